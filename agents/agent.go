@@ -1,0 +1,53 @@
+// Package agents holds policies that act in the active-learning environment:
+// a heuristic agent wraps any registered strategy (the baseline of every
+// comparison); learned policies train from the environment's rewards.
+package agents
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/strategies"
+)
+
+// Agent chooses which samples to label from an observation.
+type Agent interface {
+	Name() string
+	// Act returns exactly obs.K pool indices from obs.Candidates.
+	Act(ctx context.Context, obs envs.Observation) ([]int, error)
+}
+
+// Learner is an agent that learns from the rewards its actions earn.
+type Learner interface {
+	Agent
+	// Observe receives the reward of the last action and the next observation.
+	Observe(ctx context.Context, reward float64, next envs.Observation, done bool) error
+}
+
+// Heuristic is a fixed strategy acting as a policy.
+type Heuristic struct {
+	Strategy strategies.Strategy
+}
+
+// NewHeuristic wraps a registered strategy by name.
+func NewHeuristic(name string, opts map[string]any) (*Heuristic, error) {
+	s, err := strategies.New(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Heuristic{Strategy: s}, nil
+}
+
+// Name returns the strategy's name.
+func (h *Heuristic) Name() string { return h.Strategy.Name() }
+
+// Act asks the strategy for obs.K of the candidates.
+func (h *Heuristic) Act(ctx context.Context, obs envs.Observation) ([]int, error) {
+	q := strategies.Query{Model: obs.Model, Candidates: obs.Candidates, Labeled: obs.Labeled, K: obs.K, RNG: obs.RNG}
+	sel, err := h.Strategy.Select(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("round %d: %w", obs.Round, err)
+	}
+	return sel, nil
+}

@@ -1,0 +1,183 @@
+// Package app is the alrl command line: it parses flags, calls the library
+// packages and prints; it holds no experiment logic of its own.
+package app
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/strategies"
+)
+
+// Version is the alrl version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// New returns the CLI application.
+func New() *cli.App {
+	return &cli.App{
+		Name:  "alrl",
+		Usage: "deep active learning in which acquisition can be learned",
+		Description: `alrl runs active-learning experiments on libtorch: every acquisition rule is a
+policy acting in one AL environment. Start with the shipped default:
+
+   alrl train                       # builtin:default, MNIST, entropy vs random
+   alrl train -c my.yaml --set al.budget=500 --set seeds=[0,1,2]
+   alrl list strategies`,
+		Version: Version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Commands: []*cli.Command{trainCmd(), listCmd(), versionCmd()},
+	}
+}
+
+func newLogger(c *cli.Context) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	var cfg zap.Config
+	switch c.String("log-format") {
+	case "console":
+		cfg = zap.NewDevelopmentConfig()
+		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+		cfg.EncoderConfig.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
+		cfg.DisableStacktrace = true
+		cfg.EncoderConfig.CallerKey = ""
+	case "json":
+		cfg = zap.NewProductionConfig()
+	default:
+		return nil, fmt.Errorf("--log-format: %q is not console or json", c.String("log-format"))
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.OutputPaths = []string{"stderr"}
+	return cfg.Build()
+}
+
+func trainCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "train",
+		Usage: "run an active-learning experiment from a config",
+		Description: `Runs one AL episode per (strategy, seed) of the config and writes, per run,
+OUT/<strategy>/seed-<seed>/ with config.yaml, rounds.jsonl, summary.json,
+curve.png and checkpoint/; and OUT/summary.md, summary.csv, curves.png.
+
+Examples:
+   alrl train                                   # the shipped default config
+   alrl train -c experiments/configs/default.yaml --out runs/try1
+   alrl train -c builtin:default --set al.budget=300 --set 'seeds=[1,2,3]'
+   alrl train -c cfg.yaml --resume              # continue an interrupted experiment`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "builtin:default", Usage: "config file, or builtin:NAME for a shipped one"},
+			&cli.StringSliceFlag{Name: "set", Usage: "override a config key: --set key.path=value (repeatable)"},
+			&cli.StringFlag{Name: "out", Usage: "output folder (overrides the config's out)"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue interrupted runs and skip finished ones"},
+			&cli.StringFlag{Name: "data-dir", EnvVars: []string{datasets.EnvDataDir}, Usage: "folder to read data files from"},
+		},
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			sets := c.StringSlice("set")
+			if o := c.String("out"); o != "" {
+				sets = append(sets, "out="+o)
+			}
+			cfg, err := experiments.Load(c.String("config"), sets)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context
+			if bar := newProgress(os.Stderr); bar != nil {
+				ctx = learner.WithProgress(ctx, bar.update)
+				defer bar.clear()
+			}
+			results, err := experiments.Run(ctx, cfg, experiments.Options{DataDir: c.String("data-dir"), Resume: c.Bool("resume"), Log: log})
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(w, "strategy\tseed\tlabels\tfinal acc\tAULC\tseconds\trun")
+			for _, r := range results {
+				s := r.Summary
+				fmt.Fprintf(w, "%s\t%d\t%d\t%.4f\t%.4f\t%.0f\t%s\n", s.Strategy, s.Seed, s.Labels, s.FinalAcc, s.AULC, s.WallSeconds, r.Dir)
+			}
+			w.Flush()
+			fmt.Fprintf(c.App.Writer, "summary: %s, plot: %s\n", filepath.Join(cfg.Out, "summary.md"), filepath.Join(cfg.Out, "curves.png"))
+			return nil
+		},
+	}
+}
+
+func listCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "list",
+		Usage:     "list strategies, backends, data sets or shipped configs",
+		ArgsUsage: "strategies|backends|datasets|configs",
+		Description: `Examples:
+   alrl list strategies
+   alrl list configs`,
+		Action: func(c *cli.Context) error {
+			w := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
+			defer w.Flush()
+			switch c.Args().First() {
+			case "strategies", "":
+				for _, n := range strategies.Names() {
+					info, err := strategies.Lookup(n)
+					if err != nil {
+						fmt.Fprintf(w, "%s\t%v\n", n, err)
+						continue
+					}
+					fmt.Fprintf(w, "%s\t%s\n", n, info.Description)
+					opts := append([]strategies.Option(nil), info.Options...)
+					sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
+					for _, o := range opts {
+						fmt.Fprintf(w, "  %s\t%s (default %v)\n", o.Name, o.Doc, o.Default)
+					}
+				}
+			case "backends":
+				for _, b := range learner.Backends() {
+					fmt.Fprintln(w, b)
+				}
+			case "datasets":
+				fmt.Fprintln(w, strings.Join(datasets.Names(), "\n"))
+			case "configs":
+				for _, n := range experiments.Shipped() {
+					fmt.Fprintf(w, "builtin:%s\n", n)
+				}
+			default:
+				return fmt.Errorf("list: unknown kind %q; use strategies, backends, datasets or configs", c.Args().First())
+			}
+			return nil
+		},
+	}
+}
+
+func versionCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version and the compiled-in learner backends",
+		Action: func(c *cli.Context) error {
+			b := strings.Join(learner.Backends(), ", ")
+			if b == "" {
+				b = "none (build with -tags torch)"
+			}
+			fmt.Fprintf(c.App.Writer, "alrl %s (%s, %s/%s), backends: %s\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, b)
+			return nil
+		},
+	}
+}

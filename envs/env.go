@@ -1,0 +1,477 @@
+// Package envs is the active-learning episode as a reinforcement-learning
+// environment: Reset starts an episode from an initial labeled set, Step
+// takes the indices an agent chose, asks the oracle for their labels, refits
+// the learner and returns the next observation and a reward. Every
+// acquisition rule, fixed or learned, is a policy acting in this loop.
+package envs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/learner"
+)
+
+// Config is the `al:` section of an experiment config.
+type Config struct {
+	InitSize   int    `yaml:"init_size"`  // n0, the initial labeled set
+	InitMode   string `yaml:"init_mode"`  // random | balanced (balanced uses true labels: simulation only)
+	K          int    `yaml:"k"`          // labels acquired per round
+	Budget     int    `yaml:"budget"`     // total labels, initial set included
+	Rounds     int    `yaml:"rounds"`     // maximum acquisition rounds; 0 = until the budget is spent
+	Candidates int    `yaml:"candidates"` // random subset of the unlabeled pool offered each round; 0 = all of it
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{InitSize: 20, InitMode: "balanced", K: 10, Budget: 300}
+}
+
+// Validate checks the config against the pool size.
+func (c Config) Validate(poolSize, numClasses int) error {
+	switch {
+	case c.InitMode != "random" && c.InitMode != "balanced":
+		return fmt.Errorf("al.init_mode: %q is not one of random, balanced", c.InitMode)
+	case c.InitSize < 1:
+		return fmt.Errorf("al.init_size: must be >= 1, got %d", c.InitSize)
+	case c.K < 1:
+		return fmt.Errorf("al.k: must be >= 1, got %d", c.K)
+	case c.Budget < c.InitSize:
+		return fmt.Errorf("al.budget: %d labels is less than al.init_size %d", c.Budget, c.InitSize)
+	case c.Budget > poolSize:
+		return fmt.Errorf("al.budget: %d labels is more than the pool holds (%d); lower al.budget or raise split.pool", c.Budget, poolSize)
+	case c.Rounds < 0 || c.Candidates < 0:
+		return fmt.Errorf("al.rounds and al.candidates must be >= 0")
+	case c.Candidates > 0 && c.Candidates < c.K:
+		return fmt.Errorf("al.candidates: %d is smaller than al.k %d", c.Candidates, c.K)
+	case c.InitMode == "balanced" && c.InitSize < numClasses:
+		return fmt.Errorf("al.init_size: %d is smaller than the %d classes, so init_mode balanced cannot cover each class; raise it or use init_mode random", c.InitSize, numClasses)
+	}
+	return nil
+}
+
+// Float is a float64 that encodes NaN and infinities as JSON null.
+type Float float64
+
+// MarshalJSON writes null for NaN and infinities.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON reads null as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
+
+// Record is what one round leaves in the results: one JSON line.
+type Record struct {
+	Round        int     `json:"round"`
+	Labels       int     `json:"labels"`
+	TestAcc      Float   `json:"test_acc"`
+	TestLoss     Float   `json:"test_loss"`
+	ValAcc       Float   `json:"val_acc"`
+	Reward       Float   `json:"reward"`
+	TrainSeconds float64 `json:"train_seconds"`
+	EvalSeconds  float64 `json:"eval_seconds"`
+	QuerySeconds float64 `json:"query_seconds"`
+	Epochs       int     `json:"epochs"`
+	Chosen       []int   `json:"chosen"`
+}
+
+// EndReason says why an episode ended.
+type EndReason string
+
+// Reasons an episode ends.
+const (
+	NotDone       EndReason = ""
+	BudgetSpent   EndReason = "budget_spent"
+	RoundsDone    EndReason = "rounds_done"
+	PoolExhausted EndReason = "pool_exhausted"
+)
+
+// Observation is what an agent sees before it acts.
+type Observation struct {
+	Round       int           // acquisition round about to happen (1 for the first query)
+	K           int           // exactly how many indices the next action must hold
+	Candidates  []int         // unlabeled pool indices offered this step (sorted)
+	Labeled     []int         // labeled pool indices, in acquisition order
+	Unlabeled   int           // size of the whole unlabeled pool
+	BudgetUsed  int           // labels revealed so far
+	Budget      int           // total label budget
+	ValAcc      float64       // current validation accuracy (NaN without a validation set)
+	ClassCounts []int         // labeled class histogram
+	Model       *learner.Memo // the fitted learner, with per-round capability cache
+	RNG         *rand.Rand    // the agent's randomness for this step
+}
+
+// Env is one active-learning episode over a data set split.
+type Env struct {
+	cfg    Config
+	data   *datasets.Dataset
+	split  datasets.Split
+	model  *learner.Memo
+	oracle *Oracle
+
+	seed      uint64
+	round     int
+	labeled   []int
+	labeledY  []int
+	isLabeled map[int]bool
+	valAcc    float64
+	cands     []int
+	done      EndReason
+	started   bool
+}
+
+// New builds an environment; it validates the config and the split.
+func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Config) (*Env, error) {
+	if err := cfg.Validate(len(split.Pool), data.NumClasses); err != nil {
+		return nil, err
+	}
+	if len(split.Test) == 0 {
+		return nil, fmt.Errorf("split: the test split is empty; set split.test")
+	}
+	m, ok := l.(*learner.Memo)
+	if !ok {
+		m = learner.NewMemo(l)
+	}
+	return &Env{cfg: cfg, data: data, split: split, model: m, oracle: NewOracle(data.Y, split.Pool)}, nil
+}
+
+// Oracle returns the episode's oracle (for its query count).
+func (e *Env) Oracle() *Oracle { return e.oracle }
+
+// Learner returns the environment's learner.
+func (e *Env) Learner() *learner.Memo { return e.model }
+
+// Done returns why the episode ended, or NotDone.
+func (e *Env) Done() EndReason { return e.done }
+
+// Round returns the number of acquisition rounds completed.
+func (e *Env) Round() int { return e.round }
+
+// Labeled returns the labeled pool indices in acquisition order.
+func (e *Env) Labeled() []int { return append([]int(nil), e.labeled...) }
+
+// RNG returns the seeded random stream for (round, purpose); the same run seed
+// always gives the same streams, so a resumed run draws what an uninterrupted one would.
+func RNG(seed uint64, round int, purpose string) *rand.Rand {
+	h := uint64(14695981039346656037)
+	for _, c := range []byte(purpose) {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return rand.New(rand.NewPCG(seed, h^uint64(round)*0x9E3779B97F4A7C15))
+}
+
+// Reset starts an episode: it draws the initial labeled set, has the oracle
+// label it, fits the learner and evaluates. It returns the first observation
+// and the record of round 0.
+func (e *Env) Reset(ctx context.Context, seed uint64) (Observation, Record, error) {
+	e.seed = seed
+	e.round = 0
+	e.labeled, e.labeledY = nil, nil
+	e.isLabeled = map[int]bool{}
+	e.oracle = NewOracle(e.data.Y, e.split.Pool)
+	e.done = NotDone
+	e.started = true
+	init, err := e.initialSet(RNG(seed, 0, "init"))
+	if err != nil {
+		return Observation{}, Record{}, err
+	}
+	if err := e.reveal(init); err != nil {
+		return Observation{}, Record{}, err
+	}
+	rec, err := e.fitAndEvaluate(ctx, init)
+	if err != nil {
+		return Observation{}, Record{}, err
+	}
+	e.valAcc = float64(rec.ValAcc)
+	rec.Reward = Float(math.NaN())
+	e.updateDone()
+	return e.observe(), rec, nil
+}
+
+func (e *Env) initialSet(rng *rand.Rand) ([]int, error) {
+	pool := append([]int(nil), e.split.Pool...)
+	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
+	n := e.cfg.InitSize
+	if e.cfg.InitMode == "random" {
+		return pool[:n], nil
+	}
+	// Class-balanced: round-robin over classes in a shuffled pool order. This
+	// peeks at true labels, as DBAL and BatchBALD do in simulation.
+	byClass := make([][]int, e.data.NumClasses)
+	for _, i := range pool {
+		c := e.data.Y[i]
+		byClass[c] = append(byClass[c], i)
+	}
+	var out []int
+	for len(out) < n {
+		progressed := false
+		for c := range byClass {
+			if len(out) == n {
+				break
+			}
+			if len(byClass[c]) > 0 {
+				out = append(out, byClass[c][0])
+				byClass[c] = byClass[c][1:]
+				progressed = true
+			}
+		}
+		if !progressed {
+			return nil, fmt.Errorf("al.init_size: the pool has only %d samples", len(out))
+		}
+	}
+	return out, nil
+}
+
+func (e *Env) reveal(idx []int) error {
+	for _, i := range idx {
+		y, err := e.oracle.Label(i)
+		if err != nil {
+			return err
+		}
+		e.labeled = append(e.labeled, i)
+		e.labeledY = append(e.labeledY, y)
+		e.isLabeled[i] = true
+	}
+	return nil
+}
+
+// fitAndEvaluate refits the learner on the labeled set and evaluates it on the test split.
+func (e *Env) fitAndEvaluate(ctx context.Context, chosen []int) (Record, error) {
+	rec := Record{Round: e.round, Labels: len(e.labeled), Chosen: append([]int(nil), chosen...)}
+	val := learner.Labeled{Idx: e.split.Val, Y: gather(e.data.Y, e.split.Val)}
+	train := learner.Labeled{Idx: append([]int(nil), e.labeled...), Y: append([]int(nil), e.labeledY...)}
+	t0 := time.Now()
+	st, err := e.model.Fit(ctx, train, val, RNG(e.seed, e.round, "fit").Uint64())
+	if err != nil {
+		return rec, fmt.Errorf("round %d: fitting the learner on %d labels: %w", e.round, len(e.labeled), err)
+	}
+	rec.TrainSeconds = time.Since(t0).Seconds()
+	rec.Epochs = st.Epochs
+	rec.ValAcc = Float(st.ValAcc)
+	if len(e.split.Val) == 0 {
+		rec.ValAcc = Float(math.NaN())
+	}
+	t1 := time.Now()
+	acc, loss, err := Evaluate(ctx, e.model, e.split.Test, gather(e.data.Y, e.split.Test))
+	if err != nil {
+		return rec, fmt.Errorf("round %d: evaluating on the test split: %w", e.round, err)
+	}
+	rec.EvalSeconds = time.Since(t1).Seconds()
+	rec.TestAcc, rec.TestLoss = Float(acc), Float(loss)
+	return rec, nil
+}
+
+// Evaluate returns accuracy and mean negative log-likelihood of l on (idx, y).
+func Evaluate(ctx context.Context, l learner.Learner, idx, y []int) (acc, nll float64, err error) {
+	if len(idx) == 0 {
+		return math.NaN(), math.NaN(), nil
+	}
+	p, err := l.Probs(ctx, idx)
+	if err != nil {
+		return 0, 0, err
+	}
+	correct := 0
+	for i := range idx {
+		row := p.RawRowView(i)
+		best := 0
+		for c, v := range row {
+			if v > row[best] {
+				best = c
+			}
+		}
+		if best == y[i] {
+			correct++
+		}
+		nll -= math.Log(math.Max(row[y[i]], 1e-12))
+	}
+	return float64(correct) / float64(len(idx)), nll / float64(len(idx)), nil
+}
+
+func gather(y []int, idx []int) []int {
+	out := make([]int, len(idx))
+	for i, j := range idx {
+		out[i] = y[j]
+	}
+	return out
+}
+
+func (e *Env) updateDone() {
+	switch {
+	case len(e.labeled) >= e.cfg.Budget:
+		e.done = BudgetSpent
+	case e.cfg.Rounds > 0 && e.round >= e.cfg.Rounds:
+		e.done = RoundsDone
+	case len(e.labeled) >= len(e.split.Pool):
+		e.done = PoolExhausted
+	default:
+		e.done = NotDone
+	}
+}
+
+// nextK is min(k, remaining budget, unlabeled pool).
+func (e *Env) nextK() int {
+	k := e.cfg.K
+	if r := e.cfg.Budget - len(e.labeled); r < k {
+		k = r
+	}
+	if u := len(e.split.Pool) - len(e.labeled); u < k {
+		k = u
+	}
+	return k
+}
+
+func (e *Env) observe() Observation {
+	unl := make([]int, 0, len(e.split.Pool)-len(e.labeled))
+	for _, i := range e.split.Pool {
+		if !e.isLabeled[i] {
+			unl = append(unl, i)
+		}
+	}
+	cands := unl
+	if n := e.cfg.Candidates; n > 0 && n < len(unl) {
+		rng := RNG(e.seed, e.round+1, "candidates")
+		perm := rng.Perm(len(unl))[:n]
+		cands = make([]int, n)
+		for i, p := range perm {
+			cands[i] = unl[p]
+		}
+		sort.Ints(cands)
+	}
+	e.cands = cands
+	counts := make([]int, e.data.NumClasses)
+	for _, y := range e.labeledY {
+		counts[y]++
+	}
+	e.model.Reseed(RNG(e.seed, e.round+1, "learner").Uint64())
+	k := 0
+	if e.done == NotDone {
+		k = e.nextK()
+	}
+	return Observation{
+		Round: e.round + 1, K: k, Candidates: cands, Labeled: append([]int(nil), e.labeled...),
+		Unlabeled: len(unl), BudgetUsed: e.oracle.Count(), Budget: e.cfg.Budget, ValAcc: e.valAcc,
+		ClassCounts: counts, Model: e.model, RNG: RNG(e.seed, e.round+1, "agent"),
+	}
+}
+
+// CheckAction validates a chosen batch against the current observation.
+func (e *Env) CheckAction(action []int) error {
+	k := e.nextK()
+	if len(action) != k {
+		return fmt.Errorf("action has %d indices, the step needs exactly %d (min of k and the remaining budget)", len(action), k)
+	}
+	offered := make(map[int]bool, len(e.cands))
+	for _, i := range e.cands {
+		offered[i] = true
+	}
+	seen := map[int]bool{}
+	for pos, i := range action {
+		switch {
+		case seen[i]:
+			return fmt.Errorf("action[%d]: pool index %d is chosen twice", pos, i)
+		case e.isLabeled[i]:
+			return fmt.Errorf("action[%d]: pool index %d is already labeled", pos, i)
+		case !offered[i]:
+			if !e.oracle.InPool(i) {
+				return fmt.Errorf("action[%d]: index %d is not in the pool (it may be a validation or test sample)", pos, i)
+			}
+			return fmt.Errorf("action[%d]: pool index %d was not among this step's candidates", pos, i)
+		}
+		seen[i] = true
+	}
+	return nil
+}
+
+// Step labels the chosen pool indices, refits and evaluates. The reward is the
+// change in validation accuracy. A bad action is rejected with an error that
+// names the index, and the episode is left unchanged.
+func (e *Env) Step(ctx context.Context, action []int) (Observation, float64, EndReason, Record, error) {
+	if !e.started {
+		return Observation{}, 0, NotDone, Record{}, fmt.Errorf("step before reset: call Reset first")
+	}
+	if e.done != NotDone {
+		return Observation{}, 0, e.done, Record{}, fmt.Errorf("step after the episode ended (%s)", e.done)
+	}
+	if err := e.CheckAction(action); err != nil {
+		return Observation{}, 0, NotDone, Record{}, fmt.Errorf("round %d: %w", e.round+1, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return Observation{}, 0, NotDone, Record{}, err
+	}
+	e.round++
+	if err := e.reveal(action); err != nil {
+		return Observation{}, 0, NotDone, Record{}, err
+	}
+	rec, err := e.fitAndEvaluate(ctx, action)
+	if err != nil {
+		return Observation{}, 0, NotDone, rec, err
+	}
+	reward := float64(rec.ValAcc) - e.valAcc
+	rec.Reward = Float(reward)
+	e.valAcc = float64(rec.ValAcc)
+	e.updateDone()
+	return e.observe(), reward, e.done, rec, nil
+}
+
+// State is what a checkpoint stores of an episode (the learner's weights are saved beside it).
+type State struct {
+	Seed     uint64 `json:"seed"`
+	Round    int    `json:"round"`
+	Labeled  []int  `json:"labeled"`
+	Labels   []int  `json:"labels"`
+	ValAcc   Float  `json:"val_acc"`
+	Revealed int    `json:"revealed"`
+}
+
+// State snapshots the episode.
+func (e *Env) State() State {
+	return State{Seed: e.seed, Round: e.round, Labeled: append([]int(nil), e.labeled...),
+		Labels: append([]int(nil), e.labeledY...), ValAcc: Float(e.valAcc), Revealed: e.oracle.Count()}
+}
+
+// Restore puts the episode back into a saved state; the caller loads the
+// learner's weights. It returns the observation for the next step.
+func (e *Env) Restore(s State) (Observation, error) {
+	if len(s.Labeled) != len(s.Labels) {
+		return Observation{}, fmt.Errorf("checkpoint: %d labeled indices but %d labels", len(s.Labeled), len(s.Labels))
+	}
+	e.seed, e.round, e.started = s.Seed, s.Round, true
+	e.oracle = NewOracle(e.data.Y, e.split.Pool)
+	e.labeled, e.labeledY = nil, nil
+	e.isLabeled = map[int]bool{}
+	for i, idx := range s.Labeled {
+		if err := e.oracle.restore(idx); err != nil {
+			return Observation{}, fmt.Errorf("checkpoint: %w", err)
+		}
+		e.labeled = append(e.labeled, idx)
+		e.labeledY = append(e.labeledY, s.Labels[i])
+		e.isLabeled[idx] = true
+	}
+	e.valAcc = float64(s.ValAcc)
+	e.model.Reset()
+	e.updateDone()
+	return e.observe(), nil
+}

@@ -1,0 +1,350 @@
+package experiments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/alrl/alrl/agents"
+	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/strategies"
+)
+
+// Options are the run-time settings that are not part of the experiment.
+type Options struct {
+	DataDir string      // overrides where data files are read from ("" = config / ALRL_DATA_DIR / default)
+	Resume  bool        // continue interrupted runs, skip finished ones
+	Log     *zap.Logger // nil = no logging
+	// OnRound, if set, observes every finished round (after its checkpoint is written).
+	OnRound func(run string, rec envs.Record)
+}
+
+// RunResult is the outcome of one (strategy, seed) run.
+type RunResult struct {
+	Dir     string
+	Summary Summary
+}
+
+// RunDir returns the folder of one run inside the experiment's output folder.
+func RunDir(out string, s StrategyConfig, seed uint64) string {
+	return filepath.Join(out, s.ID(), fmt.Sprintf("seed-%d", seed))
+}
+
+// Run executes every (strategy, seed) run of the config in turn, then writes
+// the experiment-level summary table and the plot that compares them.
+func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
+	log := opt.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("creating output folder: %w", err)
+	}
+	var results []RunResult
+	cache := map[uint64]*datasets.Dataset{}
+	for _, seed := range cfg.Seeds {
+		for _, sc := range cfg.Strategies {
+			data := cache[seed]
+			if data == nil {
+				var err error
+				data, err = datasets.Load(cfg.Data, opt.DataDir, seed)
+				if err != nil {
+					return results, err
+				}
+				// Real data sets do not depend on the seed; keep one copy.
+				if !isSynthetic(cfg.Data.Name) {
+					for _, s := range cfg.Seeds {
+						cache[s] = data
+					}
+				}
+				cache[seed] = data
+			}
+			r, err := runOne(ctx, cfg, sc, seed, data, opt, log)
+			if err != nil {
+				return results, fmt.Errorf("run %s: %w", RunDir(cfg.Out, sc, seed), err)
+			}
+			results = append(results, r)
+		}
+	}
+	if err := WriteExperimentSummary(cfg, results); err != nil {
+		return results, err
+	}
+	return results, nil
+}
+
+func isSynthetic(name string) bool {
+	n := strings.ToLower(name)
+	return n == "blobs" || n == "moons"
+}
+
+// runConfig is the resolved config of one run: one strategy, one seed.
+func runConfig(cfg Config, sc StrategyConfig, seed uint64) Config {
+	c := cfg
+	c.Seeds = []uint64{seed}
+	c.Strategies = []StrategyConfig{sc}
+	return c
+}
+
+func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, data *datasets.Dataset, opt Options, log *zap.Logger) (RunResult, error) {
+	dir := RunDir(cfg.Out, sc, seed)
+	res := RunResult{Dir: dir}
+	rc := runConfig(cfg, sc, seed)
+	resolved, err := rc.YAML()
+	if err != nil {
+		return res, err
+	}
+	if s, err := ReadSummary(dir); err == nil {
+		if !opt.Resume {
+			return res, fmt.Errorf("the run already finished; use --resume to skip finished runs, or another --out")
+		}
+		log.Info("run already finished, skipping", zap.String("run", dir))
+		res.Summary = s
+		return res, nil
+	}
+	ck, hasCk, err := readCheckpoint(dir)
+	if err != nil {
+		return res, err
+	}
+	if !opt.Resume {
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			return res, fmt.Errorf("the run folder is not empty; use --resume to continue it, or another --out")
+		}
+	}
+	if hasCk {
+		old, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+		if err == nil && string(old) != string(resolved) {
+			return res, fmt.Errorf("cannot resume: the config differs from the one in %s/config.yaml; use another --out", dir)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), resolved); err != nil {
+		return res, err
+	}
+
+	split, err := data.Split(seed, datasets.SplitConfig{PoolSize: cfg.Split.Pool, ValSize: cfg.Split.Val, TestSize: cfg.Split.Test})
+	if err != nil {
+		return res, fmt.Errorf("split: %w", err)
+	}
+	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
+		return res, err
+	}
+	agent, err := agents.NewHeuristic(sc.Name, sc.Options)
+	if err != nil {
+		return res, err
+	}
+	l, err := learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
+	if err != nil {
+		return res, err
+	}
+	defer l.Close()
+	if err := checkNeeds(agent.Strategy, l); err != nil {
+		return res, err
+	}
+	env, err := envs.New(data, split, l, cfg.AL)
+	if err != nil {
+		return res, err
+	}
+	log = log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))
+	log.Info("run start", zap.String("dir", dir), zap.String("learner", l.Describe()),
+		zap.Int("pool", len(split.Pool)), zap.Int("val", len(split.Val)), zap.Int("test", len(split.Test)))
+
+	start := time.Now()
+	var records []envs.Record
+	var obs envs.Observation
+	if hasCk {
+		if err := env.Learner().Load(filepath.Join(dir, "checkpoint", ck.Weights)); err != nil {
+			return res, fmt.Errorf("resume: %w", err)
+		}
+		if obs, err = env.Restore(ck.Env); err != nil {
+			return res, fmt.Errorf("resume: %w", err)
+		}
+		records = ck.Records
+		start = start.Add(-time.Duration(ck.Seconds * float64(time.Second)))
+		log.Info("resumed", zap.Int("round", ck.Env.Round), zap.Int("labels", len(ck.Env.Labeled)))
+	} else {
+		var rec envs.Record
+		obs, rec, err = env.Reset(ctx, seed)
+		if err != nil {
+			return res, err
+		}
+		records = append(records, rec)
+		if err := saveRound(dir, env, records, time.Since(start)); err != nil {
+			return res, err
+		}
+		logRound(log, rec)
+		if opt.OnRound != nil {
+			opt.OnRound(dir, rec)
+		}
+	}
+	for env.Done() == envs.NotDone {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("interrupted after round %d (resume with --resume): %w", env.Round(), err)
+		}
+		t0 := time.Now()
+		action, err := agent.Act(ctx, obs)
+		if err != nil {
+			return res, err
+		}
+		qs := time.Since(t0).Seconds()
+		var rec envs.Record
+		obs, _, _, rec, err = env.Step(ctx, action)
+		if err != nil {
+			return res, err
+		}
+		rec.QuerySeconds = qs
+		records = append(records, rec)
+		if err := saveRound(dir, env, records, time.Since(start)); err != nil {
+			return res, err
+		}
+		logRound(log, rec)
+		if opt.OnRound != nil {
+			opt.OnRound(dir, rec)
+		}
+	}
+	sum := Summarize(records, cfg.Targets)
+	sum.Strategy, sum.Seed, sum.EndReason = sc.ID(), seed, string(env.Done())
+	sum.WallSeconds = time.Since(start).Seconds()
+	sum.Learner = l.Describe()
+	if err := PlotCurves(filepath.Join(dir, "curve.png"), fmt.Sprintf("%s, seed %d", sc.ID(), seed),
+		[]Curve{CurveOf(sc.ID(), records)}); err != nil {
+		return res, err
+	}
+	if err := writeJSONAtomic(filepath.Join(dir, "summary.json"), sum); err != nil {
+		return res, err
+	}
+	log.Info("run done", zap.Float64("final_acc", sum.FinalAcc), zap.Float64("aulc", sum.AULC),
+		zap.Float64("seconds", sum.WallSeconds))
+	res.Summary = sum
+	return res, nil
+}
+
+// checkNeeds rejects a strategy whose declared capabilities the learner lacks.
+func checkNeeds(s strategies.Strategy, l learner.Learner) error {
+	n, ok := s.(strategies.Needer)
+	if !ok {
+		return nil
+	}
+	for _, c := range n.Needs() {
+		if !learner.Has(l, c) {
+			return fmt.Errorf("strategy %s needs %q, which learner %s cannot provide", s.Name(), c, l.Describe())
+		}
+	}
+	return nil
+}
+
+func logRound(log *zap.Logger, r envs.Record) {
+	log.Info("round", zap.Int("round", r.Round), zap.Int("labels", r.Labels),
+		zap.Float64("test_acc", float64(r.TestAcc)), zap.Float64("val_acc", float64(r.ValAcc)),
+		zap.Int("epochs", r.Epochs), zap.Float64("train_s", r.TrainSeconds), zap.Float64("query_s", r.QuerySeconds))
+}
+
+// checkpoint is the state saved after every round.
+type checkpoint struct {
+	Version int           `json:"version"`
+	Env     envs.State    `json:"env"`
+	Weights string        `json:"weights"` // file name inside checkpoint/
+	Records []envs.Record `json:"records"`
+	Seconds float64       `json:"seconds"` // wall time spent so far
+}
+
+// saveRound writes rounds.jsonl and the checkpoint, each atomically: first
+// the new weights under a round-specific name, then the state that points at
+// them, then the old weights are removed. A crash at any point leaves a
+// consistent (older or newer) checkpoint.
+func saveRound(dir string, env *envs.Env, records []envs.Record, elapsed time.Duration) error {
+	var lines []byte
+	for _, r := range records {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		lines = append(append(lines, b...), '\n')
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "rounds.jsonl"), lines); err != nil {
+		return err
+	}
+	ckDir := filepath.Join(dir, "checkpoint")
+	if err := os.MkdirAll(ckDir, 0o755); err != nil {
+		return err
+	}
+	st := env.State()
+	wname := fmt.Sprintf("weights-%04d.bin", st.Round)
+	if err := env.Learner().Save(filepath.Join(ckDir, wname)); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	ck := checkpoint{Version: 1, Env: st, Weights: wname, Records: records, Seconds: elapsed.Seconds()}
+	if err := writeJSONAtomic(filepath.Join(ckDir, "state.json"), ck); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	ents, _ := os.ReadDir(ckDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "weights-") && e.Name() != wname {
+			_ = os.Remove(filepath.Join(ckDir, e.Name()))
+		}
+	}
+	return nil
+}
+
+func readCheckpoint(dir string) (checkpoint, bool, error) {
+	var ck checkpoint
+	b, err := os.ReadFile(filepath.Join(dir, "checkpoint", "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return ck, false, nil
+	}
+	if err != nil {
+		return ck, false, err
+	}
+	if err := json.Unmarshal(b, &ck); err != nil {
+		return ck, false, fmt.Errorf("checkpoint %s/checkpoint/state.json is corrupt (%v); delete the run folder to start it again", dir, err)
+	}
+	if ck.Version != 1 || len(ck.Records) != ck.Env.Round+1 {
+		return ck, false, fmt.Errorf("checkpoint %s/checkpoint/state.json is inconsistent; delete the run folder to start it again", dir)
+	}
+	return ck, true, nil
+}
+
+// writeFileAtomic writes data to a temporary file in the same folder, syncs
+// it and renames it over path.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}

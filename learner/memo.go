@@ -1,0 +1,141 @@
+package learner
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Memo wraps a Learner and remembers capability results until Reset, so that
+// one round computes class probabilities, MC samples and embeddings once and
+// shares them between the strategy and any agent features. It is safe for
+// concurrent use.
+type Memo struct {
+	Learner
+	mu    sync.Mutex
+	cache map[memoKey]any
+	// Calls counts underlying computations per capability (for tests and logs).
+	Calls map[Capability]int
+}
+
+type memoKey struct {
+	cap  Capability
+	t    int
+	n    int
+	hash uint64
+}
+
+// NewMemo wraps l.
+func NewMemo(l Learner) *Memo {
+	return &Memo{Learner: l, cache: map[memoKey]any{}, Calls: map[Capability]int{}}
+}
+
+// Reset forgets every cached result; call it after the learner is refit.
+func (m *Memo) Reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cache = map[memoKey]any{}
+}
+
+func key(c Capability, t int, idx []int) memoKey {
+	h := fnv.New64a()
+	var b [8]byte
+	for _, i := range idx {
+		binary.LittleEndian.PutUint64(b[:], uint64(i))
+		h.Write(b[:])
+	}
+	return memoKey{cap: c, t: t, n: len(idx), hash: h.Sum64()}
+}
+
+func (m *Memo) get(k memoKey) (any, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.cache[k]
+	return v, ok
+}
+
+func (m *Memo) put(k memoKey, v any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cache[k] = v
+	m.Calls[k.cap]++
+}
+
+// Fit refits the underlying learner and clears the cache.
+func (m *Memo) Fit(ctx context.Context, train, val Labeled, seed uint64) (FitStats, error) {
+	m.Reset()
+	return m.Learner.Fit(ctx, train, val, seed)
+}
+
+// Load loads weights into the underlying learner and clears the cache.
+func (m *Memo) Load(path string) error {
+	m.Reset()
+	return m.Learner.Load(path)
+}
+
+// Probs returns (possibly cached) class probabilities.
+func (m *Memo) Probs(ctx context.Context, idx []int) (*mat.Dense, error) {
+	k := key(CapProbs, 0, idx)
+	if v, ok := m.get(k); ok {
+		return v.(*mat.Dense), nil
+	}
+	p, err := m.Learner.Probs(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	m.put(k, p)
+	return p, nil
+}
+
+// MCProbs returns (possibly cached) Monte-Carlo-dropout samples, or a
+// CapabilityError when the learner has no dropout.
+func (m *Memo) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, error) {
+	if T < 1 {
+		return nil, fmt.Errorf("mc_dropout: number of samples T must be >= 1, got %d", T)
+	}
+	if !Has(m.Learner, CapMCDropout) {
+		return nil, &CapabilityError{Capability: CapMCDropout, Learner: m.Learner.Describe(),
+			Hint: "use a model with dropout layers (e.g. model.name: cnn, or add a dropout layer to model.layers)"}
+	}
+	k := key(CapMCDropout, T, idx)
+	if v, ok := m.get(k); ok {
+		return v.([]*mat.Dense), nil
+	}
+	s, err := m.Learner.(MCSampler).MCProbs(ctx, idx, T)
+	if err != nil {
+		return nil, err
+	}
+	m.put(k, s)
+	return s, nil
+}
+
+// Embed returns (possibly cached) embeddings, or a CapabilityError.
+func (m *Memo) Embed(ctx context.Context, idx []int) (*mat.Dense, error) {
+	e, ok := m.Learner.(Embedder)
+	if !ok {
+		return nil, &CapabilityError{Capability: CapEmbeddings, Learner: m.Learner.Describe()}
+	}
+	k := key(CapEmbeddings, 0, idx)
+	if v, ok := m.get(k); ok {
+		return v.(*mat.Dense), nil
+	}
+	z, err := e.Embed(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	m.put(k, z)
+	return z, nil
+}
+
+// LastLayerWeights returns the output layer's weights, or a CapabilityError.
+func (m *Memo) LastLayerWeights() (*mat.Dense, error) {
+	l, ok := m.Learner.(LastLayer)
+	if !ok {
+		return nil, &CapabilityError{Capability: CapLastLayer, Learner: m.Learner.Describe()}
+	}
+	return l.LastLayerWeights()
+}

@@ -1,0 +1,798 @@
+//go:build torch
+
+package torch
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/learner"
+)
+
+func init() {
+	learner.RegisterBackend("torch", "libtorch through gotch v0.7.0 (CPU; CUDA with a CUDA build of libtorch)", New)
+}
+
+// Learner is a feed-forward network on libtorch, built from a resolved
+// learner.Architecture.
+type Learner struct {
+	in     datasets.Inputs
+	c      int
+	cfg    learner.Config
+	arch   learner.Architecture
+	device gotch.Device
+
+	vs     *nn.VarStore
+	params []*param // in layer order; nil entries for parameter-free layers
+	fitted bool
+}
+
+type param struct {
+	w, b *ts.Tensor
+	wn   string
+	bn   string
+}
+
+// New builds a torch learner over the label-free inputs of a data set.
+func New(in datasets.Inputs, numClasses int, cfg learner.Config) (learner.Learner, error) {
+	arch, err := cfg.Model.Resolve(in.Shape(), numClasses)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := parseDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	threads := cfg.Threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	SetNumThreads(threads)
+	return &Learner{in: in, c: numClasses, cfg: cfg, arch: arch, device: dev}, nil
+}
+
+func parseDevice(s string) (gotch.Device, error) {
+	switch {
+	case s == "" || s == "cpu":
+		return gotch.CPU, nil
+	case s == "auto":
+		return gotch.CudaIfAvailable(), nil
+	case s == "cuda":
+		return gotch.CudaBuilder(0), nil
+	case strings.HasPrefix(s, "cuda:"):
+		var n uint
+		if _, err := fmt.Sscanf(s, "cuda:%d", &n); err != nil {
+			return gotch.CPU, fmt.Errorf("learner.device: %q is not cuda:N", s)
+		}
+		return gotch.CudaBuilder(n), nil
+	}
+	return gotch.CPU, fmt.Errorf("learner.device: %q is not one of cpu, cuda:N, auto", s)
+}
+
+// Reseed seeds libtorch's generator, which draws the MC-dropout masks.
+func (l *Learner) Reseed(seed uint64) { ManualSeed(int64(seed >> 1)) }
+
+// Architecture returns the resolved network.
+func (l *Learner) Architecture() learner.Architecture { return l.arch }
+
+// NumClasses returns the number of classes.
+func (l *Learner) NumClasses() int { return l.c }
+
+// HasDropout reports whether MC-dropout sampling is meaningful.
+func (l *Learner) HasDropout() bool { return l.arch.HasDropout() }
+
+// Describe names the backend, the network and its size.
+func (l *Learner) Describe() string {
+	return fmt.Sprintf("torch %s [%s] (%d parameters)", l.cfg.Model.Name, l.arch, l.arch.Params())
+}
+
+// build creates fresh parameters, initialised as PyTorch does by default
+// (uniform in +-1/sqrt(fan_in) for weights and biases).
+func (l *Learner) build() error {
+	l.free()
+	l.vs = nn.NewVarStore(l.device)
+	root := l.vs.Root()
+	l.params = make([]*param, len(l.arch.Layers))
+	for i, s := range l.arch.Layers {
+		var wdims []int64
+		var fanIn int
+		switch s.Type {
+		case "conv2d":
+			wdims = []int64{int64(s.Out), int64(s.InShape[0]), int64(s.Kernel), int64(s.Kernel)}
+			fanIn = s.InShape[0] * s.Kernel * s.Kernel
+		case "dense":
+			wdims = []int64{int64(s.Out), int64(s.InShape[0])}
+			fanIn = s.InShape[0]
+		default:
+			continue
+		}
+		bound := 1 / math.Sqrt(float64(fanIn))
+		p := &param{wn: fmt.Sprintf("l%d_weight", i), bn: fmt.Sprintf("l%d_bias", i)}
+		var err error
+		if p.w, err = root.NewVar(p.wn, wdims, nn.NewUniformInit(-bound, bound)); err != nil {
+			return fmt.Errorf("creating layer %d weights: %w", i, err)
+		}
+		if p.b, err = root.NewVar(p.bn, []int64{int64(s.Out)}, nn.NewUniformInit(-bound, bound)); err != nil {
+			return fmt.Errorf("creating layer %d bias: %w", i, err)
+		}
+		l.params[i] = p
+	}
+	return nil
+}
+
+func (l *Learner) free() {
+	if l.vs == nil {
+		return
+	}
+	for _, t := range l.vs.Variables() {
+		t := t
+		_ = t.Drop()
+	}
+	l.vs = nil
+	l.params = nil
+}
+
+// Close frees the parameters.
+func (l *Learner) Close() error {
+	l.free()
+	return nil
+}
+
+// layer applies layer i to x. It never frees x.
+func (l *Learner) layer(i int, x *ts.Tensor, train bool) (*ts.Tensor, error) {
+	s := l.arch.Layers[i]
+	k := []int64{int64(s.Kernel), int64(s.Kernel)}
+	st := []int64{int64(s.Stride), int64(s.Stride)}
+	pd := []int64{int64(s.Padding), int64(s.Padding)}
+	switch s.Type {
+	case "conv2d":
+		p := l.params[i]
+		return ts.Conv2d(x, p.w, p.b, st, pd, []int64{1, 1}, 1)
+	case "maxpool2d":
+		return x.MaxPool2d(k, st, pd, []int64{1, 1}, false, false)
+	case "avgpool2d":
+		return x.AvgPool2d(k, st, pd, false, true, nil, false)
+	case "relu":
+		return x.Relu(false)
+	case "tanh":
+		return x.Tanh(false)
+	case "sigmoid":
+		return x.Sigmoid(false)
+	case "dropout":
+		return ts.Dropout(x, s.P, train)
+	case "dropout2d":
+		return ts.FeatureDropout(x, s.P, train)
+	case "flatten":
+		return x.Flatten(1, -1, false)
+	case "dense":
+		p := l.params[i]
+		return ts.Linear(x, p.w, p.b)
+	}
+	return nil, fmt.Errorf("layer %d: unknown type %q", i, s.Type)
+}
+
+// forward runs layers [from, to) on x, freeing intermediates but not x.
+func (l *Learner) forward(x *ts.Tensor, from, to int, train bool) (*ts.Tensor, error) {
+	cur := x
+	for i := from; i < to; i++ {
+		y, err := l.layer(i, cur, train)
+		if cur != x {
+			_ = cur.Drop()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("forward through layer %d (%s): %w", i, l.arch.Layers[i].Type, err)
+		}
+		cur = y
+	}
+	if cur == x {
+		return x.ShallowClone()
+	}
+	return cur, nil
+}
+
+// input gathers pool rows idx into a [n, shape...] float tensor.
+func (l *Learner) input(idx []int, buf []float32) (*ts.Tensor, []float32, error) {
+	buf, err := l.in.Gather(idx, buf)
+	if err != nil {
+		return nil, buf, err
+	}
+	shape := append([]int64{int64(len(idx))}, toInt64(l.arch.Input)...)
+	t, err := ts.NewTensorFromData(buf[:len(idx)*l.in.Dim()], shape)
+	if err != nil {
+		return nil, buf, err
+	}
+	if l.device != gotch.CPU {
+		d, err := t.To(l.device, true)
+		if err != nil {
+			return nil, buf, err
+		}
+		t = d
+	}
+	return t, buf, nil
+}
+
+func toInt64(s []int) []int64 {
+	out := make([]int64, len(s))
+	for i, v := range s {
+		out[i] = int64(v)
+	}
+	return out
+}
+
+func (l *Learner) ready() error {
+	if l.vs == nil || !l.fitted {
+		return fmt.Errorf("torch learner: the model has not been fitted or loaded yet")
+	}
+	return nil
+}
+
+// pin locks the goroutine to its OS thread. libtorch's grad mode is
+// thread-local, so a goroutine that moved between threads could disable
+// gradients on one thread and re-enable them on another; every public method
+// pins itself for its whole duration (pins nest).
+func pin() { runtime.LockOSThread() }
+
+// noGrad disables gradient tracking on this thread and returns the function
+// that enables it again. (gotch v0.7.0's GradSetEnabled misreads the previous
+// state from C, so it is not used to restore; no caller nests noGrad.)
+func noGrad() (func(), error) {
+	if _, err := ts.GradSetEnabled(false); err != nil {
+		return nil, err
+	}
+	return func() { _, _ = ts.GradSetEnabled(true) }, nil
+}
+
+// batches runs f on consecutive chunks of idx of at most the inference batch size.
+func (l *Learner) batches(ctx context.Context, stage string, idx []int, f func(lo, hi int, x *ts.Tensor) error) error {
+	restore, err := noGrad()
+	if err != nil {
+		return err
+	}
+	defer restore()
+	var buf []float32
+	bs := l.cfg.InferenceBatch
+	for lo := 0; lo < len(idx); lo += bs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+bs, len(idx))
+		var x *ts.Tensor
+		x, buf, err = l.input(idx[lo:hi], buf)
+		if err != nil {
+			return err
+		}
+		err = f(lo, hi, x)
+		_ = x.Drop()
+		if err != nil {
+			return err
+		}
+		learner.Report(ctx, stage, hi, len(idx))
+	}
+	return nil
+}
+
+// copyRows copies a [n, d] float tensor into rows lo.. of m.
+func copyRows(t *ts.Tensor, m *mat.Dense, lo int) error {
+	f, err := t.Totype(gotch.Float, false)
+	if err != nil {
+		return err
+	}
+	defer f.Drop()
+	if dev, err := f.Device(); err == nil && dev != gotch.CPU {
+		c, err := f.To(gotch.CPU, false)
+		if err != nil {
+			return err
+		}
+		defer c.Drop()
+		f = c
+	}
+	n := int(f.Numel())
+	vals := make([]float32, n)
+	if err := f.CopyData(vals, uint(n)); err != nil {
+		return err
+	}
+	_, d := m.Dims()
+	for i := 0; i < n/d; i++ {
+		row := m.RawRowView(lo + i)
+		for j := range row {
+			row[j] = float64(vals[i*d+j])
+		}
+	}
+	return nil
+}
+
+func softmax(logits *ts.Tensor) (*ts.Tensor, error) {
+	return logits.Softmax(-1, gotch.Float, false)
+}
+
+// Probs returns class probabilities for the pool indices.
+func (l *Learner) Probs(ctx context.Context, idx []int) (*mat.Dense, error) {
+	pin()
+	defer runtime.UnlockOSThread()
+	if err := l.ready(); err != nil {
+		return nil, err
+	}
+	out := mat.NewDense(max(len(idx), 1), l.c, nil)
+	if len(idx) == 0 {
+		return &mat.Dense{}, nil
+	}
+	n := len(l.arch.Layers)
+	err := l.batches(ctx, "score", idx, func(lo, hi int, x *ts.Tensor) error {
+		logits, err := l.forward(x, 0, n, false)
+		if err != nil {
+			return err
+		}
+		defer logits.Drop()
+		p, err := softmax(logits)
+		if err != nil {
+			return err
+		}
+		defer p.Drop()
+		return copyRows(p, out, lo)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("class probabilities: %w", err)
+	}
+	return out, nil
+}
+
+// Embed returns the penultimate activations (the output layer's input).
+func (l *Learner) Embed(ctx context.Context, idx []int) (*mat.Dense, error) {
+	pin()
+	defer runtime.UnlockOSThread()
+	if err := l.ready(); err != nil {
+		return nil, err
+	}
+	if len(idx) == 0 {
+		return &mat.Dense{}, nil
+	}
+	n := len(l.arch.Layers)
+	out := mat.NewDense(len(idx), l.arch.EmbedDim(), nil)
+	err := l.batches(ctx, "embed", idx, func(lo, hi int, x *ts.Tensor) error {
+		z, err := l.forward(x, 0, n-1, false)
+		if err != nil {
+			return err
+		}
+		defer z.Drop()
+		return copyRows(z, out, lo)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embeddings: %w", err)
+	}
+	return out, nil
+}
+
+// LastLayerWeights returns the C x D output-layer weights.
+func (l *Learner) LastLayerWeights() (*mat.Dense, error) {
+	pin()
+	defer runtime.UnlockOSThread()
+	if err := l.ready(); err != nil {
+		return nil, err
+	}
+	p := l.params[len(l.params)-1]
+	out := mat.NewDense(l.c, l.arch.EmbedDim(), nil)
+	if err := copyRows(p.w, out, 0); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// mcSplit returns (deterministic prefix end, first stochastic layer) for MC
+// dropout. Layers before the first dropout run once per sample. When that
+// dropout is channel-wise (dropout2d), its mask is a non-negative constant
+// per channel, so the max/avg pooling and ReLU that follow it commute with it
+// and are hoisted into the deterministic part too: results are identical and
+// the T passes start after them.
+func (l *Learner) mcSplit() (prefix []int, drop int, rest int) {
+	ls := l.arch.Layers
+	first := len(ls)
+	for i, s := range ls {
+		if (s.Type == "dropout" || s.Type == "dropout2d") && s.P > 0 {
+			first = i
+			break
+		}
+	}
+	for i := 0; i < first; i++ {
+		prefix = append(prefix, i)
+	}
+	if first == len(ls) {
+		return prefix, -1, len(ls)
+	}
+	rest = first + 1
+	if ls[first].Type == "dropout2d" {
+		for rest < len(ls) {
+			t := ls[rest].Type
+			if t != "maxpool2d" && t != "avgpool2d" && t != "relu" {
+				break
+			}
+			prefix = append(prefix, rest)
+			rest++
+		}
+	}
+	return prefix, first, rest
+}
+
+// MCProbs returns T Monte-Carlo-dropout samples of the class probabilities.
+func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, error) {
+	pin()
+	defer runtime.UnlockOSThread()
+	if err := l.ready(); err != nil {
+		return nil, err
+	}
+	if T < 1 {
+		return nil, fmt.Errorf("mc dropout: T must be >= 1")
+	}
+	outs := make([]*mat.Dense, T)
+	for t := range outs {
+		outs[t] = mat.NewDense(max(len(idx), 1), l.c, nil)
+	}
+	if len(idx) == 0 {
+		return outs, nil
+	}
+	prefix, drop, rest := l.mcSplit()
+	n := len(l.arch.Layers)
+	err := l.batches(ctx, "mc-dropout", idx, func(lo, hi int, x *ts.Tensor) error {
+		h, err := x.ShallowClone()
+		if err != nil {
+			return err
+		}
+		for _, i := range prefix {
+			y, err := l.layer(i, h, false)
+			_ = h.Drop()
+			if err != nil {
+				return fmt.Errorf("layer %d: %w", i, err)
+			}
+			h = y
+		}
+		defer h.Drop()
+		for t := 0; t < T; t++ {
+			var logits *ts.Tensor
+			if drop < 0 {
+				logits, err = l.forward(h, rest, n, true)
+			} else {
+				d, derr := l.layer(drop, h, true)
+				if derr != nil {
+					return derr
+				}
+				logits, err = l.forward(d, rest, n, true)
+				_ = d.Drop()
+			}
+			if err != nil {
+				return err
+			}
+			p, err := softmax(logits)
+			_ = logits.Drop()
+			if err != nil {
+				return err
+			}
+			err = copyRows(p, outs[t], lo)
+			_ = p.Drop()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mc dropout: %w", err)
+	}
+	return outs, nil
+}
+
+// Fit trains the network on the labeled set, from scratch unless warm_start
+// is set, with early stopping on validation accuracy when patience > 0.
+func (l *Learner) Fit(ctx context.Context, train, val learner.Labeled, seed uint64) (learner.FitStats, error) {
+	pin()
+	defer runtime.UnlockOSThread()
+	var st learner.FitStats
+	if train.Len() == 0 {
+		return st, fmt.Errorf("fit: no labeled samples")
+	}
+	for i, y := range train.Y {
+		if y < 0 || y >= l.c {
+			return st, fmt.Errorf("fit: label %d of pool index %d is outside [0, %d)", y, train.Idx[i], l.c)
+		}
+	}
+	ManualSeed(int64(seed >> 1))
+	if !l.cfg.Train.WarmStart || l.vs == nil {
+		if err := l.build(); err != nil {
+			return st, err
+		}
+	}
+	tc := l.cfg.Train
+	wd := tc.WeightDecay
+	if tc.WeightDecayPerSample {
+		wd /= float64(train.Len())
+	}
+	var opt *nn.Optimizer
+	var err error
+	switch tc.Optimizer {
+	case "sgd":
+		opt, err = nn.NewSGDConfig(tc.Momentum, 0, wd, false).Build(l.vs, tc.LR)
+	default:
+		opt, err = nn.NewAdamConfig(0.9, 0.999, wd).Build(l.vs, tc.LR)
+	}
+	if err != nil {
+		return st, fmt.Errorf("fit: building the %s optimizer: %w", tc.Optimizer, err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	bs := min(tc.BatchSize, train.Len())
+	perEpoch := (train.Len() + bs - 1) / bs
+	epochs := tc.Epochs
+	if tc.MinSteps > 0 && epochs*perEpoch < tc.MinSteps {
+		epochs = (tc.MinSteps + perEpoch - 1) / perEpoch
+	}
+	l.fitted = true
+	best := math.Inf(-1)
+	var bestW []learner.Tensor
+	bad := 0
+	order := make([]int, train.Len())
+	for i := range order {
+		order[i] = i
+	}
+	var buf []float32
+	st.ValAcc, st.ValLoss = math.NaN(), math.NaN()
+	for ep := 1; ep <= epochs; ep++ {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		total := 0.0
+		for lo := 0; lo < len(order); lo += bs {
+			hi := min(lo+bs, len(order))
+			idx := make([]int, hi-lo)
+			ys := make([]int64, hi-lo)
+			for j, o := range order[lo:hi] {
+				idx[j] = train.Idx[o]
+				ys[j] = int64(train.Y[o])
+			}
+			var loss float64
+			loss, buf, err = l.trainStep(opt, idx, ys, buf)
+			if err != nil {
+				return st, fmt.Errorf("fit: epoch %d: %w", ep, err)
+			}
+			total += loss * float64(hi-lo)
+		}
+		st.Epochs = ep
+		st.TrainLoss = total / float64(len(order))
+		learner.Report(ctx, "train", ep, epochs)
+		if math.IsNaN(st.TrainLoss) {
+			return st, fmt.Errorf("fit: the training loss became NaN at epoch %d; lower learner.train.lr", ep)
+		}
+		if val.Len() == 0 || tc.Patience == 0 {
+			continue
+		}
+		acc, vloss, err := l.accuracy(ctx, val)
+		if err != nil {
+			return st, err
+		}
+		if acc > best {
+			best, bad = acc, 0
+			st.BestEpoch, st.ValAcc, st.ValLoss = ep, acc, vloss
+			if bestW, err = l.snapshot(); err != nil {
+				return st, err
+			}
+		} else if bad++; bad >= tc.Patience && ep*perEpoch >= tc.MinSteps {
+			// Stop only once min_steps gradient steps are done: on tiny
+			// labeled sets one epoch is a single step.
+			break
+		}
+	}
+	if bestW != nil {
+		if err := l.restore(bestW); err != nil {
+			return st, err
+		}
+	} else {
+		st.BestEpoch = st.Epochs
+		if val.Len() > 0 {
+			if st.ValAcc, st.ValLoss, err = l.accuracy(ctx, val); err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, nil
+}
+
+func (l *Learner) trainStep(opt *nn.Optimizer, idx []int, ys []int64, buf []float32) (float64, []float32, error) {
+	x, buf, err := l.input(idx, buf)
+	if err != nil {
+		return 0, buf, err
+	}
+	defer x.Drop()
+	y, err := ts.NewTensorFromData(ys, []int64{int64(len(ys))})
+	if err != nil {
+		return 0, buf, err
+	}
+	defer y.Drop()
+	if l.device != gotch.CPU {
+		yd, err := y.To(l.device, false)
+		if err != nil {
+			return 0, buf, err
+		}
+		defer yd.Drop()
+		y = yd
+	}
+	logits, err := l.forward(x, 0, len(l.arch.Layers), true)
+	if err != nil {
+		return 0, buf, err
+	}
+	defer logits.Drop()
+	logp, err := logits.LogSoftmax(-1, gotch.Float, false)
+	if err != nil {
+		return 0, buf, err
+	}
+	defer logp.Drop()
+	loss, err := logp.NllLoss(y, ts.NewTensor(), ts.ReductionMean, -100, false)
+	if err != nil {
+		return 0, buf, err
+	}
+	defer loss.Drop()
+	// Not opt.BackwardStep: it panics (log.Fatal) on a backward error.
+	if err := opt.ZeroGrad(); err != nil {
+		return 0, buf, err
+	}
+	if err := loss.Backward(); err != nil {
+		return 0, buf, err
+	}
+	if err := opt.Step(); err != nil {
+		return 0, buf, err
+	}
+	v := make([]float32, 1)
+	if err := loss.CopyData(v, 1); err != nil {
+		return 0, buf, err
+	}
+	return float64(v[0]), buf, nil
+}
+
+func (l *Learner) accuracy(ctx context.Context, set learner.Labeled) (acc, nll float64, err error) {
+	p, err := l.Probs(ctx, set.Idx)
+	if err != nil {
+		return 0, 0, err
+	}
+	correct := 0
+	for i, y := range set.Y {
+		row := p.RawRowView(i)
+		b := 0
+		for c := range row {
+			if row[c] > row[b] {
+				b = c
+			}
+		}
+		if b == y {
+			correct++
+		}
+		nll -= math.Log(math.Max(row[y], 1e-12))
+	}
+	return float64(correct) / float64(set.Len()), nll / float64(set.Len()), nil
+}
+
+// snapshot copies the parameters into Go memory.
+func (l *Learner) snapshot() ([]learner.Tensor, error) {
+	var out []learner.Tensor
+	for _, p := range l.params {
+		if p == nil {
+			continue
+		}
+		for _, pair := range []struct {
+			n string
+			t *ts.Tensor
+		}{{p.wn, p.w}, {p.bn, p.b}} {
+			size, err := pair.t.Size()
+			if err != nil {
+				return nil, err
+			}
+			c := pair.t
+			if l.device != gotch.CPU {
+				if c, err = pair.t.To(gotch.CPU, false); err != nil {
+					return nil, err
+				}
+			}
+			vals := make([]float32, pair.t.Numel())
+			err = c.CopyData(vals, uint(len(vals)))
+			if c != pair.t {
+				_ = c.Drop()
+			}
+			if err != nil {
+				return nil, err
+			}
+			shape := make([]int, len(size))
+			for i, s := range size {
+				shape[i] = int(s)
+			}
+			out = append(out, learner.Tensor{Name: pair.n, Shape: shape, Data: vals})
+		}
+	}
+	return out, nil
+}
+
+// restore copies saved values into the parameters, checking names and shapes.
+func (l *Learner) restore(w []learner.Tensor) error {
+	byName := map[string]learner.Tensor{}
+	for _, t := range w {
+		byName[t.Name] = t
+	}
+	done, err := noGrad()
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, p := range l.params {
+		if p == nil {
+			continue
+		}
+		for _, pair := range []struct {
+			n string
+			t *ts.Tensor
+		}{{p.wn, p.w}, {p.bn, p.b}} {
+			src, ok := byName[pair.n]
+			if !ok {
+				return fmt.Errorf("weights: tensor %q is missing (the model in the config differs from the saved one)", pair.n)
+			}
+			size, err := pair.t.Size()
+			if err != nil {
+				return err
+			}
+			if fmt.Sprint(toInt64(src.Shape)) != fmt.Sprint(size) {
+				return fmt.Errorf("weights: tensor %q has shape %v, the model needs %v (the model in the config differs from the saved one)", pair.n, src.Shape, size)
+			}
+			t, err := ts.NewTensorFromData(src.Data, size)
+			if err != nil {
+				return err
+			}
+			if l.device != gotch.CPU {
+				d, err := t.To(l.device, true)
+				if err != nil {
+					return err
+				}
+				t = d
+			}
+			pair.t.Copy_(t)
+			_ = t.Drop()
+		}
+	}
+	return nil
+}
+
+// Save writes the weights atomically.
+func (l *Learner) Save(path string) error {
+	pin()
+	defer runtime.UnlockOSThread()
+	if err := l.ready(); err != nil {
+		return err
+	}
+	w, err := l.snapshot()
+	if err != nil {
+		return err
+	}
+	return learner.WriteWeights(path, w)
+}
+
+// Load reads weights written by Save.
+func (l *Learner) Load(path string) error {
+	pin()
+	defer runtime.UnlockOSThread()
+	w, err := learner.ReadWeights(path)
+	if err != nil {
+		return err
+	}
+	if l.vs == nil {
+		if err := l.build(); err != nil {
+			return err
+		}
+	}
+	if err := l.restore(w); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	l.fitted = true
+	return nil
+}

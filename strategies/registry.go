@@ -1,0 +1,173 @@
+package strategies
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Option documents one option a strategy accepts.
+type Option struct {
+	Name    string
+	Default any
+	Doc     string
+}
+
+// Info describes a registered strategy.
+type Info struct {
+	Name        string
+	Description string // one line
+	Options     []Option
+	New         func(opts Options) (Strategy, error)
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Info{}
+	dupes    = map[string]int{}
+)
+
+// Register adds a strategy to the registry; call it from init. Registering a
+// name twice makes Lookup of that name fail with an error.
+func Register(info Info) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, ok := registry[info.Name]; ok {
+		dupes[info.Name]++
+	}
+	registry[info.Name] = info
+}
+
+// Names returns the registered strategy names, sorted.
+func Names() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Lookup returns the registration of name.
+func Lookup(name string) (Info, error) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	info, ok := registry[name]
+	if !ok {
+		return Info{}, fmt.Errorf("unknown strategy %q; registered: %s (a strategy in your own package joins with a blank import)", name, strings.Join(namesLocked(), ", "))
+	}
+	if dupes[name] > 0 {
+		return Info{}, fmt.Errorf("strategy %q is registered more than once; rename one of the plugins", name)
+	}
+	return info, nil
+}
+
+func namesLocked() []string {
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New builds the named strategy with options; unknown options are an error
+// that lists the known ones.
+func New(name string, opts map[string]any) (Strategy, error) {
+	info, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, o := range info.Options {
+		known[o.Name] = true
+	}
+	for k := range opts {
+		if !known[k] {
+			names := make([]string, 0, len(info.Options))
+			for _, o := range info.Options {
+				names = append(names, o.Name)
+			}
+			list := "none"
+			if len(names) > 0 {
+				list = strings.Join(names, ", ")
+			}
+			return nil, fmt.Errorf("strategy %s: unknown option %q (known options: %s)", name, k, list)
+		}
+	}
+	o := Options{strategy: name, values: opts, defaults: map[string]any{}}
+	for _, opt := range info.Options {
+		o.defaults[opt.Name] = opt.Default
+	}
+	s, err := info.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("strategy %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Options gives typed access to a strategy's configured options, falling back
+// to the registered defaults.
+type Options struct {
+	strategy string
+	values   map[string]any
+	defaults map[string]any
+}
+
+func (o Options) raw(name string) any {
+	if v, ok := o.values[name]; ok && v != nil {
+		return v
+	}
+	return o.defaults[name]
+}
+
+// Int returns an integer option.
+func (o Options) Int(name string) (int, error) {
+	switch v := o.raw(name).(type) {
+	case int:
+		return v, nil
+	case int64:
+		return int(v), nil
+	case uint64:
+		return int(v), nil
+	case float64:
+		if v == float64(int(v)) {
+			return int(v), nil
+		}
+	}
+	return 0, fmt.Errorf("option %s: expected an integer, got %v", name, o.raw(name))
+}
+
+// Float returns a numeric option.
+func (o Options) Float(name string) (float64, error) {
+	switch v := o.raw(name).(type) {
+	case float64:
+		return v, nil
+	case int:
+		return float64(v), nil
+	case int64:
+		return float64(v), nil
+	case uint64:
+		return float64(v), nil
+	}
+	return 0, fmt.Errorf("option %s: expected a number, got %v", name, o.raw(name))
+}
+
+// String returns a string option.
+func (o Options) String(name string) (string, error) {
+	if v, ok := o.raw(name).(string); ok {
+		return v, nil
+	}
+	return "", fmt.Errorf("option %s: expected a string, got %v", name, o.raw(name))
+}
+
+// Bool returns a boolean option.
+func (o Options) Bool(name string) (bool, error) {
+	if v, ok := o.raw(name).(bool); ok {
+		return v, nil
+	}
+	return false, fmt.Errorf("option %s: expected true or false, got %v", name, o.raw(name))
+}

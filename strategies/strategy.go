@@ -1,0 +1,112 @@
+// Package strategies holds acquisition functions. Each strategy is one file
+// that reads like its paper's equation over plain matrices; it asks the model
+// only for the capabilities it needs (class probabilities, Monte-Carlo-dropout
+// samples, embeddings) and never imports a tensor library. Strategies join
+// the registry from their package's init, the way database/sql drivers do.
+package strategies
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/alrl/alrl/learner"
+)
+
+// Model is what a strategy may ask of the current learner. *learner.Memo
+// implements it, caching each capability for the round; a learner lacking a
+// capability answers with a *learner.CapabilityError.
+type Model interface {
+	Probs(ctx context.Context, idx []int) (*mat.Dense, error)
+	MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, error)
+	Embed(ctx context.Context, idx []int) (*mat.Dense, error)
+	NumClasses() int
+}
+
+// Query is one acquisition request.
+type Query struct {
+	Model      Model
+	Candidates []int      // unlabeled pool indices the strategy may choose from
+	Labeled    []int      // pool indices labeled so far
+	K          int        // how many to choose
+	RNG        *rand.Rand // the run's randomness for this round
+}
+
+// Strategy chooses K of the candidates.
+type Strategy interface {
+	Name() string
+	Select(ctx context.Context, q Query) ([]int, error)
+}
+
+// Scorer is a strategy that ranks candidates by a per-sample informativeness
+// score (higher = acquired first); agents use such scores as features.
+type Scorer interface {
+	Strategy
+	Score(ctx context.Context, q Query) ([]float64, error)
+}
+
+// Needer is implemented by strategies that declare the capabilities they use,
+// so a learner without them is rejected when the run is configured.
+type Needer interface {
+	Needs() []learner.Capability
+}
+
+// Check validates a query before a strategy runs.
+func (q Query) Check() error {
+	if q.K < 1 {
+		return fmt.Errorf("query size k must be >= 1, got %d", q.K)
+	}
+	if q.K > len(q.Candidates) {
+		return fmt.Errorf("query size k = %d is larger than the %d unlabeled candidates; lower al.k or al.budget, or raise al.candidates", q.K, len(q.Candidates))
+	}
+	if q.RNG == nil {
+		return fmt.Errorf("query has no RNG: the caller must pass the run's seeded RNG")
+	}
+	return nil
+}
+
+// TopK returns the candidates with the k highest scores, best first; ties
+// keep candidate order. A NaN score is an error naming the candidate.
+func TopK(scores []float64, candidates []int, k int) ([]int, error) {
+	if len(scores) != len(candidates) {
+		return nil, fmt.Errorf("top-k: %d scores for %d candidates", len(scores), len(candidates))
+	}
+	if k > len(candidates) {
+		return nil, fmt.Errorf("top-k: k = %d is larger than the %d candidates", k, len(candidates))
+	}
+	for i, s := range scores {
+		if math.IsNaN(s) {
+			return nil, fmt.Errorf("score of pool index %d is NaN (the model's outputs are probably NaN: check the learning rate and the input data)", candidates[i])
+		}
+	}
+	order := make([]int, len(scores))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
+	out := make([]int, k)
+	for i := 0; i < k; i++ {
+		out[i] = candidates[order[i]]
+	}
+	return out, nil
+}
+
+// scoreSelect is the Select of every Scorer: top-k of Score.
+func scoreSelect(ctx context.Context, s Scorer, q Query) ([]int, error) {
+	if err := q.Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	scores, err := s.Score(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	sel, err := TopK(scores, q.Candidates, q.K)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	return sel, nil
+}
