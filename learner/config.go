@@ -48,10 +48,13 @@ type TrainConfig struct {
 	// labeled samples, as DBAL (Gal et al. 2017) scales its prior.
 	WeightDecayPerSample bool `yaml:"weight_decay_per_sample"`
 	BatchSize            int  `yaml:"batch_size"`
-	Epochs               int  `yaml:"epochs"`    // maximum epochs
-	MinSteps             int  `yaml:"min_steps"` // at least this many gradient steps per fit (small labeled sets)
-	Patience             int  `yaml:"patience"`  // early-stopping patience in epochs on validation accuracy; 0 = off
-	WarmStart            bool `yaml:"warm_start"`
+	Epochs               int  `yaml:"epochs"` // maximum epochs
+	// MinEpochSamples makes an epoch draw at least this many samples by
+	// cycling through fresh permutations of a small labeled set, as
+	// BatchBALD's fixed-length sampler does (Kirsch et al. 2019); 0 = one pass.
+	MinEpochSamples int  `yaml:"min_epoch_samples"`
+	Patience        int  `yaml:"patience"` // early-stopping patience in epochs on validation accuracy; 0 = off
+	WarmStart       bool `yaml:"warm_start"`
 }
 
 // DefaultConfig returns the documented defaults: the BatchBALD CNN trained
@@ -65,7 +68,7 @@ func DefaultConfig() Config {
 		Model:          ModelSpec{Name: "cnn", Hidden: []int{128}, Dropout: 0.5},
 		Train: TrainConfig{
 			Optimizer: "adam", LR: 1e-3, Momentum: 0.9, BatchSize: 64, Epochs: 50,
-			MinSteps: 0, Patience: 5,
+			MinEpochSamples: 0, Patience: 5,
 		},
 	}
 }
@@ -97,8 +100,8 @@ func (c Config) Validate(inputShape []int, numClasses int) error {
 	if t.Epochs < 1 {
 		return fmt.Errorf("learner.train.epochs: must be >= 1, got %d", t.Epochs)
 	}
-	if t.Patience < 0 || t.MinSteps < 0 || t.WeightDecay < 0 {
-		return fmt.Errorf("learner.train: patience, min_steps and weight_decay must be >= 0")
+	if t.Patience < 0 || t.MinEpochSamples < 0 || t.WeightDecay < 0 {
+		return fmt.Errorf("learner.train: patience, min_epoch_samples and weight_decay must be >= 0")
 	}
 	_, err := c.Model.Resolve(inputShape, numClasses)
 	return err

@@ -35,7 +35,9 @@ func New(in datasets.Inputs, c int) *Learner {
 }
 
 // Factory adapts New to learner.Factory.
-func Factory(in datasets.Inputs, c int, _ learner.Config) (learner.Learner, error) { return New(in, c), nil }
+func Factory(in datasets.Inputs, c int, _ learner.Config) (learner.Learner, error) {
+	return New(in, c), nil
+}
 
 // Fit computes the class means of the labeled samples.
 func (l *Learner) Fit(_ context.Context, train, val learner.Labeled, _ uint64) (learner.FitStats, error) {
