@@ -41,7 +41,7 @@ build: deps
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/alrl
 
 run: build
-	./$(BIN) train -c builtin:default --out runs/default
+	./$(BIN) train -c builtin:default --out runs/default --resume
 
 vet: deps
 	$(GO) vet -tags $(TAGS) ./...
