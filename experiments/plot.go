@@ -3,8 +3,7 @@ package experiments
 import (
 	"fmt"
 	"image/color"
-	"os"
-	"path/filepath"
+	"io"
 	"sort"
 
 	"gonum.org/v1/plot"
@@ -13,6 +12,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/internal/atomicfile"
 )
 
 // Curve is a learning curve: test accuracy against the number of labels,
@@ -125,23 +125,8 @@ func PlotCurves(path, title string, curves []Curve) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".plot-*.png")
-	if err != nil {
+	return atomicfile.Write(path, func(f io.Writer) error {
+		_, err := w.WriteTo(f)
 		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err = w.WriteTo(f); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("writing plot %s: %w", path, err)
-	}
-	return nil
+	})
 }

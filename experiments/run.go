@@ -15,6 +15,7 @@ import (
 	"github.com/alrl/alrl/agents"
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/internal/atomicfile"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/strategies"
 )
@@ -165,6 +166,18 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	start := time.Now()
 	var records []envs.Record
 	var obs envs.Observation
+	// finish records a round: results and checkpoint on disk, then the log and observers.
+	finish := func(rec envs.Record) error {
+		records = append(records, rec)
+		if err := saveRound(dir, env, records, time.Since(start)); err != nil {
+			return err
+		}
+		logRound(log, rec)
+		if opt.OnRound != nil {
+			opt.OnRound(dir, rec)
+		}
+		return nil
+	}
 	if hasCk {
 		if err := env.Learner().Load(filepath.Join(dir, "checkpoint", ck.Weights)); err != nil {
 			return res, fmt.Errorf("resume: %w", err)
@@ -181,13 +194,8 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 		if err != nil {
 			return res, err
 		}
-		records = append(records, rec)
-		if err := saveRound(dir, env, records, time.Since(start)); err != nil {
+		if err := finish(rec); err != nil {
 			return res, err
-		}
-		logRound(log, rec)
-		if opt.OnRound != nil {
-			opt.OnRound(dir, rec)
 		}
 	}
 	for env.Done() == envs.NotDone {
@@ -206,13 +214,8 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 			return res, err
 		}
 		rec.QuerySeconds = qs
-		records = append(records, rec)
-		if err := saveRound(dir, env, records, time.Since(start)); err != nil {
+		if err := finish(rec); err != nil {
 			return res, err
-		}
-		logRound(log, rec)
-		if opt.OnRound != nil {
-			opt.OnRound(dir, rec)
 		}
 	}
 	sum := Summarize(records, cfg.Targets)
@@ -317,29 +320,8 @@ func readCheckpoint(dir string) (checkpoint, bool, error) {
 	return ck, true, nil
 }
 
-// writeFileAtomic writes data to a temporary file in the same folder, syncs
-// it and renames it over path.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
+// writeFileAtomic writes data so that a crash leaves the old or the new file.
+func writeFileAtomic(path string, data []byte) error { return atomicfile.WriteBytes(path, data) }
 
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")

@@ -9,7 +9,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/alrl/alrl/internal/atomicfile"
 )
 
 // Tensor is a named float32 array with its shape, the unit of a weights file.
@@ -24,51 +25,39 @@ const weightsMagic = "ALRLWTS1"
 // WriteWeights writes tensors to path atomically (temporary file, fsync,
 // rename) in a small self-describing format with a CRC32 checksum.
 func WriteWeights(path string, ts []Tensor) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".weights-*")
-	if err != nil {
-		return fmt.Errorf("writing weights %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	crc := crc32.NewIEEE()
-	w := bufio.NewWriter(io.MultiWriter(f, crc))
-	put := func(v any) {
+	err := atomicfile.Write(path, func(f io.Writer) error {
+		crc := crc32.NewIEEE()
+		w := bufio.NewWriter(io.MultiWriter(f, crc))
+		var err error
+		put := func(v any) {
+			if err == nil {
+				err = binary.Write(w, binary.LittleEndian, v)
+			}
+		}
+		_, err = w.WriteString(weightsMagic)
+		put(uint32(len(ts)))
+		for _, t := range ts {
+			put(uint32(len(t.Name)))
+			if err == nil {
+				_, err = w.WriteString(t.Name)
+			}
+			put(uint32(len(t.Shape)))
+			for _, s := range t.Shape {
+				put(uint64(s))
+			}
+			put(uint64(len(t.Data)))
+			put(t.Data)
+		}
 		if err == nil {
-			err = binary.Write(w, binary.LittleEndian, v)
+			err = w.Flush()
 		}
-	}
-	_, err = w.WriteString(weightsMagic)
-	put(uint32(len(ts)))
-	for _, t := range ts {
-		put(uint32(len(t.Name)))
 		if err == nil {
-			_, err = w.WriteString(t.Name)
+			err = binary.Write(f, binary.LittleEndian, crc.Sum32())
 		}
-		put(uint32(len(t.Shape)))
-		for _, s := range t.Shape {
-			put(uint64(s))
-		}
-		put(uint64(len(t.Data)))
-		put(t.Data)
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = binary.Write(f, binary.LittleEndian, crc.Sum32())
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("writing weights %s: %w", path, err)
+		return fmt.Errorf("weights: %w", err)
 	}
 	return nil
 }
