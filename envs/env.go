@@ -458,18 +458,19 @@ func (e *Env) Restore(s State) (Observation, error) {
 	if len(s.Labeled) != len(s.Labels) {
 		return Observation{}, fmt.Errorf("checkpoint: %d labeled indices but %d labels", len(s.Labeled), len(s.Labels))
 	}
-	e.seed, e.round, e.started = s.Seed, s.Round, true
-	e.oracle = NewOracle(e.data.Y, e.split.Pool)
-	e.labeled, e.labeledY = nil, nil
-	e.isLabeled = map[int]bool{}
-	for i, idx := range s.Labeled {
-		if err := e.oracle.restore(idx); err != nil {
+	// Rebuild into locals first, so a bad state leaves the episode untouched.
+	oracle := NewOracle(e.data.Y, e.split.Pool)
+	isLabeled := make(map[int]bool, len(s.Labeled))
+	for _, idx := range s.Labeled {
+		if err := oracle.restore(idx); err != nil {
 			return Observation{}, fmt.Errorf("checkpoint: %w", err)
 		}
-		e.labeled = append(e.labeled, idx)
-		e.labeledY = append(e.labeledY, s.Labels[i])
-		e.isLabeled[idx] = true
+		isLabeled[idx] = true
 	}
+	e.seed, e.round, e.started = s.Seed, s.Round, true
+	e.oracle, e.isLabeled = oracle, isLabeled
+	e.labeled = append([]int(nil), s.Labeled...)
+	e.labeledY = append([]int(nil), s.Labels...)
 	e.valAcc = float64(s.ValAcc)
 	e.model.Reset()
 	e.updateDone()

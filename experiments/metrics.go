@@ -16,10 +16,10 @@ type Summary struct {
 	Seed         uint64            `json:"seed"`
 	Rounds       int               `json:"rounds"`
 	Labels       int               `json:"labels"`
-	FinalAcc     float64           `json:"final_acc"`
-	FinalLoss    float64           `json:"final_loss"`
-	AULC         float64           `json:"aulc"`             // normalised: mean test accuracy over the label range (trapezoid)
-	AULCRaw      float64           `json:"aulc_raw"`         // area in accuracy x labels
+	FinalAcc     envs.Float        `json:"final_acc"`
+	FinalLoss    envs.Float        `json:"final_loss"`
+	AULC         envs.Float        `json:"aulc"`             // normalised: mean test accuracy over the label range (trapezoid)
+	AULCRaw      envs.Float        `json:"aulc_raw"`         // area in accuracy x labels
 	LabelsTo     map[string]*int   `json:"labels_to_target"` // first label count reaching each target accuracy (null = never)
 	TrainSeconds float64           `json:"train_seconds"`
 	QuerySeconds float64           `json:"query_seconds"`
@@ -72,9 +72,10 @@ func Summarize(records []envs.Record, targets []float64) Summary {
 	if len(records) > 0 {
 		last := records[len(records)-1]
 		s.Rounds, s.Labels = last.Round, last.Labels
-		s.FinalAcc, s.FinalLoss = float64(last.TestAcc), float64(last.TestLoss)
+		s.FinalAcc, s.FinalLoss = last.TestAcc, last.TestLoss
 	}
-	s.AULCRaw, s.AULC = AULC(labels, acc)
+	raw, norm := AULC(labels, acc)
+	s.AULCRaw, s.AULC = envs.Float(raw), envs.Float(norm)
 	s.LabelsTo = map[string]*int{}
 	for _, t := range targets {
 		n := LabelsToTarget(labels, acc, t)

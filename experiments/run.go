@@ -229,7 +229,7 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err := writeJSONAtomic(filepath.Join(dir, "summary.json"), sum); err != nil {
 		return res, err
 	}
-	log.Info("run done", zap.Float64("final_acc", sum.FinalAcc), zap.Float64("aulc", sum.AULC),
+	log.Info("run done", zap.Float64("final_acc", float64(sum.FinalAcc)), zap.Float64("aulc", float64(sum.AULC)),
 		zap.Float64("seconds", sum.WallSeconds))
 	res.Summary = sum
 	return res, nil

@@ -36,7 +36,7 @@ func Aggregate(results []RunResult) []StrategyStats {
 		var fin, au []float64
 		st := StrategyStats{Strategy: name, Seeds: len(ss)}
 		for _, s := range ss {
-			fin, au = append(fin, s.FinalAcc), append(au, s.AULC)
+			fin, au = append(fin, float64(s.FinalAcc)), append(au, float64(s.AULC))
 			st.TrainSeconds += s.TrainSeconds / float64(len(ss))
 			st.QuerySec += s.QuerySeconds / float64(len(ss))
 		}

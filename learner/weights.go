@@ -25,6 +25,15 @@ const weightsMagic = "ALRLWTS1"
 // WriteWeights writes tensors to path atomically (temporary file, fsync,
 // rename) in a small self-describing format with a CRC32 checksum.
 func WriteWeights(path string, ts []Tensor) error {
+	for _, t := range ts {
+		n := 1
+		for _, d := range t.Shape {
+			n *= d
+		}
+		if n != len(t.Data) {
+			return fmt.Errorf("weights: tensor %q has %d values for shape %v", t.Name, len(t.Data), t.Shape)
+		}
+	}
 	err := atomicfile.Write(path, func(f io.Writer) error {
 		crc := crc32.NewIEEE()
 		w := bufio.NewWriter(io.MultiWriter(f, crc))

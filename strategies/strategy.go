@@ -78,6 +78,9 @@ func TopK(scores []float64, candidates []int, k int) ([]int, error) {
 	if k > len(candidates) {
 		return nil, fmt.Errorf("top-k: k = %d is larger than the %d candidates", k, len(candidates))
 	}
+	if k < 0 {
+		return nil, fmt.Errorf("top-k: k = %d is negative", k)
+	}
 	for i, s := range scores {
 		if math.IsNaN(s) {
 			return nil, fmt.Errorf("score of pool index %d is NaN (the model's outputs are probably NaN: check the learning rate and the input data)", candidates[i])

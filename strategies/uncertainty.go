@@ -26,7 +26,12 @@ func Margin(p *mat.Dense) []float64 {
 	s := make([]float64, n)
 	for i := 0; i < n; i++ {
 		b1, b2 := math.Inf(-1), math.Inf(-1)
-		for _, v := range p.RawRowView(i) {
+		row := p.RawRowView(i)
+		if math.IsNaN(maxOf(row)) {
+			s[i] = math.NaN()
+			continue
+		}
+		for _, v := range row {
 			if v > b1 {
 				b1, b2 = v, b1
 			} else if v > b2 {

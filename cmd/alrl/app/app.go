@@ -114,7 +114,7 @@ Examples:
 			fmt.Fprintln(w, "strategy\tseed\tlabels\tfinal acc\tAULC\tseconds\trun")
 			for _, r := range results {
 				s := r.Summary
-				fmt.Fprintf(w, "%s\t%d\t%d\t%.4f\t%.4f\t%.0f\t%s\n", s.Strategy, s.Seed, s.Labels, s.FinalAcc, s.AULC, s.WallSeconds, r.Dir)
+				fmt.Fprintf(w, "%s\t%d\t%d\t%.4f\t%.4f\t%.0f\t%s\n", s.Strategy, s.Seed, s.Labels, float64(s.FinalAcc), float64(s.AULC), s.WallSeconds, r.Dir)
 			}
 			w.Flush()
 			fmt.Fprintf(c.App.Writer, "summary: %s, plot: %s\n", filepath.Join(cfg.Out, "summary.md"), filepath.Join(cfg.Out, "curves.png"))
