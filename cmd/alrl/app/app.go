@@ -171,6 +171,8 @@ func versionCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print the version and the compiled-in learner backends",
+		Description: `Example:
+   alrl version     # alrl 0.1.0-dev (go1.26.8, linux/amd64), backends: torch`,
 		Action: func(c *cli.Context) error {
 			b := strings.Join(learner.Backends(), ", ")
 			if b == "" {
