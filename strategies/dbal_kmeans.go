@@ -125,4 +125,3 @@ func (s DBALKMeans) Select(ctx context.Context, q Query) ([]int, error) {
 	}
 	return out, nil
 }
-
