@@ -97,6 +97,14 @@ func GradEmbeddings(p *mat.Dense) *mat.Dense {
 // rng. If every remaining row coincides with a centre (all distances zero),
 // the rest are drawn uniformly from the rows not yet picked, where the
 // authors' code would divide by zero.
+//
+// After one parallel pass for the distances to the first centre, the D^2
+// draws are exact rejection sampling from a sum tree of stale distances
+// (upper bounds): a drawn row is compared with the centres added since it was
+// last looked at and accepted with probability true / stale distance,
+// otherwise its weight is lowered to the true one and the draw repeated. Each
+// pick is distributed exactly as in plain k-means++, at a cost that does not
+// grow with N beyond O(log N) per draw (see lazy.go).
 func BadgeSeeding(ctx context.Context, q, h *mat.Dense, k int, rng *rand.Rand) ([]int, error) {
 	n, _ := q.Dims()
 	if q.IsEmpty() {
@@ -126,40 +134,67 @@ func BadgeSeeding(ctx context.Context, q, h *mat.Dense, k int, rng *rand.Rand) (
 			first = i
 		}
 	}
-	minD := make([]float64, n)
-	for i := range minD {
-		minD[i] = inf
+	dist := func(i, c int) float64 {
+		return sqDist(gn[i], gn[c], floats.Dot(qr[i], qr[c])*floats.Dot(hr[i], hr[c]))
 	}
-	picks := []int{first}
+	l := &lazyDist{minD: make([]float64, n), last: make([]int32, n), cent: []int{first}, dist: dist}
+	forChunks(n, chunkRows, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			l.minD[i] = dist(i, first)
+			l.last[i] = 1
+		}
+	})
 	chosen := make([]bool, n)
 	chosen[first] = true
-	nc := (n + chunkRows - 1) / chunkRows
-	sums := make([]float64, nc)
+	l.minD[first] = 0
+	tree := newSumTree(l.minD)
+	picks := []int{first}
 	for len(picks) < k {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		c := picks[len(picks)-1]
-		qc, hc, gc := qr[c], hr[c], gn[c]
-		forChunks(n, chunkRows, func(ch, lo, hi int) {
-			s := 0.0
-			for i := lo; i < hi; i++ {
-				if chosen[i] {
-					minD[i] = 0
-					continue
-				}
-				dot := floats.Dot(qr[i], qc) * floats.Dot(hr[i], hc)
-				if v := sqDist(gn[i], gc, dot); v < minD[i] {
-					minD[i] = v
-				}
-				s += minD[i]
+		if len(picks)%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
 			}
-			sums[ch] = s
-		})
-		picks = append(picks, sampleD2(minD, sums, chosen, rng))
-		chosen[picks[len(picks)-1]] = true
+		}
+		p := -1
+		for p < 0 && tree.total() > 0 {
+			i := tree.find(rng.Float64() * tree.total())
+			stale := tree.weight(i)
+			m := l.refresh(i)
+			if m >= stale || rng.Float64()*stale < m {
+				p = i
+			} else {
+				tree.set(i, m)
+			}
+		}
+		if p < 0 {
+			p = uniformFree(chosen, rng)
+		}
+		picks = append(picks, p)
+		chosen[p] = true
+		l.cent = append(l.cent, p)
+		tree.set(p, 0)
 	}
 	return picks, nil
+}
+
+// uniformFree draws uniformly among the indices not yet chosen.
+func uniformFree(chosen []bool, rng *rand.Rand) int {
+	free := 0
+	for _, c := range chosen {
+		if !c {
+			free++
+		}
+	}
+	j := rng.IntN(free)
+	for i, c := range chosen {
+		if !c {
+			if j == 0 {
+				return i
+			}
+			j--
+		}
+	}
+	return -1 // unreachable: the caller guarantees a free index
 }
 
 // sampleD2 draws an index with probability w[i] / sum(w) where sums holds the
@@ -200,20 +235,5 @@ func sampleD2(w, sums []float64, chosen []bool, rng *rand.Rand) int {
 			}
 		}
 	}
-	free := 0
-	for _, c := range chosen {
-		if !c {
-			free++
-		}
-	}
-	j := rng.IntN(free)
-	for i, c := range chosen {
-		if !c {
-			if j == 0 {
-				return i
-			}
-			j--
-		}
-	}
-	return -1 // unreachable: k <= n guarantees a free index
+	return uniformFree(chosen, rng)
 }

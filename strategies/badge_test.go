@@ -4,8 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"slices"
-	"testing"
+		"testing"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -81,58 +80,92 @@ func TestBadgeImplicitProductsEqualExplicit(t *testing.T) {
 	}
 }
 
-// naiveKMeansPP is k-means++ seeding on explicit vectors, drawing from rng
-// exactly as BadgeSeeding does: the first centre has the largest norm.
-func naiveKMeansPP(g [][]float64, k int, rng *rand.Rand) []int {
-	first := 0
-	for i := range g {
-		if floats.Dot(g[i], g[i]) > floats.Dot(g[first], g[first]) {
-			first = i
-		}
-	}
-	picks := []int{first}
-	for len(picks) < k {
-		w := make([]float64, len(g))
-		for i := range g {
-			w[i] = math.Inf(1)
-			for _, c := range picks {
-				diff := make([]float64, len(g[i]))
-				floats.SubTo(diff, g[i], g[c])
-				w[i] = math.Min(w[i], floats.Dot(diff, diff))
-			}
-			if slices.Contains(picks, i) {
-				w[i] = 0
-			}
-		}
-		u := rng.Float64() * floats.Sum(w)
-		for i, v := range w {
-			if v > 0 && u < v {
-				picks = append(picks, i)
-				break
-			}
-			u -= v
-		}
-	}
-	return picks
-}
-
-func TestBadgeSeedingMatchesExplicitKMeansPP(t *testing.T) {
+func TestBadgeSeedingHasTheKMeansPPDistribution(t *testing.T) {
+	// On 6 explicit gradient embeddings, the exact probability of every
+	// (second, third) pick pair under k-means++ is computed from the
+	// explicit vectors; the lazy rejection sampler's frequencies over many
+	// seeds must match it.
 	rng := rand.New(rand.NewPCG(2, 2))
-	const n, c, d = 40, 3, 4
+	const n, c, d, runs = 6, 3, 4, 40000
 	q := GradEmbeddings(randomProbs(rng, n, c))
 	h := randomMatrix(rng, n, d)
 	g := make([][]float64, n)
 	for i := range g {
 		g[i] = explicitGrad(q.RawRowView(i), h.RawRowView(i))
 	}
-	for _, seed := range []uint64{1, 2, 3} {
-		got, err := BadgeSeeding(context.Background(), q, h, 10, seeded(seed, 9))
+	sq := func(a, b []float64) float64 {
+		diff := make([]float64, len(a))
+		floats.SubTo(diff, a, b)
+		return floats.Dot(diff, diff)
+	}
+	first := 0
+	for i := range g {
+		if floats.Dot(g[i], g[i]) > floats.Dot(g[first], g[first]) {
+			first = i
+		}
+	}
+	want := map[[2]int]float64{}
+	d1 := make([]float64, n)
+	for i := range g {
+		d1[i] = sq(g[i], g[first])
+	}
+	for j := 0; j < n; j++ {
+		if j == first {
+			continue
+		}
+		pj := d1[j] / floats.Sum(d1)
+		d2 := make([]float64, n)
+		for i := range g {
+			d2[i] = math.Min(d1[i], sq(g[i], g[j]))
+		}
+		for l := 0; l < n; l++ {
+			if l != first && l != j {
+				want[[2]int{j, l}] = pj * d2[l] / floats.Sum(d2)
+			}
+		}
+	}
+	got := map[[2]int]int{}
+	for r := 0; r < runs; r++ {
+		p, err := BadgeSeeding(context.Background(), q, h, 3, seeded(uint64(r), 77))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := naiveKMeansPP(g, 10, seeded(seed, 9)); !slices.Equal(got, want) {
-			t.Errorf("seed %d: picks %v, explicit k-means++ %v", seed, got, want)
+		if p[0] != first {
+			t.Fatalf("first pick %d, want %d (largest norm)", p[0], first)
 		}
+		got[[2]int{p[1], p[2]}]++
+	}
+	for pair, pw := range want {
+		f := float64(got[pair]) / runs
+		sd := math.Sqrt(pw * (1 - pw) / runs)
+		if math.Abs(f-pw) > 5*sd+1e-4 {
+			t.Errorf("picks %v: frequency %.4f, k-means++ probability %.4f (sd %.4f)", pair, f, pw, sd)
+		}
+	}
+	for pair, cnt := range got {
+		if _, ok := want[pair]; !ok {
+			t.Errorf("impossible picks %v drawn %d times", pair, cnt)
+		}
+	}
+}
+
+func TestSumTree(t *testing.T) {
+	tr := newSumTree([]float64{0, 2, 0, 3, 5})
+	if tr.total() != 10 {
+		t.Fatalf("total %g", tr.total())
+	}
+	for _, tc := range []struct {
+		u    float64
+		want int
+	}{{0, 1}, {1.99, 1}, {2, 3}, {4.99, 3}, {5, 4}, {9.99, 4}, {10, 4}, {11, 4}} {
+		if got := tr.find(tc.u); got != tc.want {
+			t.Errorf("find(%g) = %d, want %d", tc.u, got, tc.want)
+		}
+	}
+	tr.set(4, 0)
+	tr.set(0, 1)
+	if tr.total() != 6 || tr.find(0.5) != 0 || tr.find(5.9) != 3 || tr.find(100) != 3 {
+		t.Errorf("after updates: total %g, find(0.5) %d, find(5.9) %d, find(100) %d", tr.total(), tr.find(0.5), tr.find(5.9), tr.find(100))
 	}
 }
 

@@ -1,6 +1,7 @@
 package strategies
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -66,11 +67,13 @@ func (c Coreset) Select(ctx context.Context, q Query) ([]int, error) {
 // (ties: the lowest row), and becomes a centre. The initial centres are the
 // rows of centres (nil or empty: the first pick is drawn uniformly with rng).
 //
-// Memory beyond x and centres is O(N): one vector of minimum squared
-// distances, updated with each new centre from squared norms and dot
-// products; the initial distances to the centres are computed in blocks, so
-// neither an N x N nor an N x L matrix is formed. Chunks of rows run in
-// parallel.
+// Memory beyond x and centres is O(N): the nearest-centre distances, computed
+// from squared norms and dot products. The initial distances to the centres
+// are computed block by block in parallel (never an N x N or N x L matrix);
+// later ones lazily: only rows that reach the top of a max-heap of stale
+// distances are compared with the centres added since they were last
+// looked at (see lazy.go). The picks are exactly those of the eager greedy
+// algorithm.
 func KCenterGreedy(ctx context.Context, x, centres *mat.Dense, k int, rng *rand.Rand) ([]int, error) {
 	n, d := x.Dims()
 	if x.IsEmpty() {
@@ -83,8 +86,7 @@ func KCenterGreedy(ctx context.Context, x, centres *mat.Dense, k int, rng *rand.
 		return []int{}, nil
 	}
 	xr := rowsOf(x)
-	nx := sqNorms(xr)
-	var minD []float64
+	l := &lazyDist{rows: xr, norms: sqNorms(xr), last: make([]int32, n)}
 	var picks []int
 	if centres != nil && !centres.IsEmpty() {
 		if _, cd := centres.Dims(); cd != d {
@@ -92,71 +94,50 @@ func KCenterGreedy(ctx context.Context, x, centres *mat.Dense, k int, rng *rand.
 		}
 		cr := rowsOf(centres)
 		var err error
-		if minD, _, err = minSqDistTo(ctx, xr, nx, cr, sqNorms(cr)); err != nil {
+		if l.minD, _, err = minSqDistTo(ctx, xr, l.norms, cr, sqNorms(cr)); err != nil {
 			return nil, err
 		}
 	} else {
 		if rng == nil {
 			return nil, fmt.Errorf("k-center: no initial centres and no RNG to draw the first one")
 		}
-		minD = make([]float64, n)
-		for i := range minD {
-			minD[i] = inf
-		}
 		first := rng.IntN(n)
 		picks = append(picks, first)
-		minD[first] = -1
-		updateMinSq(xr, nx, first, minD)
+		l.minD = distancesTo(xr, l.norms, first)
+		l.cent = append(l.cent, first)
+		for i := range l.last {
+			l.last[i] = 1
+		}
 	}
+	h := &farHeap{key: l.minD, idx: make([]int32, 0, n)}
+	for i := 0; i < n; i++ {
+		if len(picks) == 0 || i != picks[0] {
+			h.idx = append(h.idx, int32(i))
+		}
+	}
+	heap.Init(h)
 	for len(picks) < k {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		if len(picks)%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 		}
-		p := argmaxChunked(minD)
+		p := popFarthest(h, l)
 		picks = append(picks, p)
-		minD[p] = -1 // chosen: never the maximum again
-		if len(picks) < k {
-			updateMinSq(xr, nx, p, minD)
-		}
+		l.cent = append(l.cent, p)
 	}
 	return picks, nil
 }
 
-// updateMinSq lowers minD[i] to the squared distance from row i to row c
-// where that is smaller. Chosen rows carry -1 and are left alone.
-func updateMinSq(xr [][]float64, nx []float64, c int, minD []float64) {
+// distancesTo returns the squared distance of every row to row c, computed
+// in parallel chunks.
+func distancesTo(xr [][]float64, nx []float64, c int) []float64 {
+	out := make([]float64, len(xr))
 	cv, nc := xr[c], nx[c]
 	forChunks(len(xr), chunkRows, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if minD[i] < 0 {
-				continue
-			}
-			if v := sqDist(nx[i], nc, floats.Dot(xr[i], cv)); v < minD[i] {
-				minD[i] = v
-			}
+			out[i] = sqDist(nx[i], nc, floats.Dot(xr[i], cv))
 		}
 	})
-}
-
-// argmaxChunked returns the index of the largest value (the lowest index on
-// ties), scanning chunks in parallel.
-func argmaxChunked(v []float64) int {
-	nc := (len(v) + chunkRows - 1) / chunkRows
-	best := make([]int, nc)
-	forChunks(len(v), chunkRows, func(c, lo, hi int) {
-		b := lo
-		for i := lo + 1; i < hi; i++ {
-			if v[i] > v[b] {
-				b = i
-			}
-		}
-		best[c] = b
-	})
-	b := best[0]
-	for _, i := range best[1:] {
-		if v[i] > v[b] {
-			b = i
-		}
-	}
-	return b
+	return out
 }
