@@ -93,8 +93,7 @@ func KMeans(ctx context.Context, x *mat.Dense, w []float64, k int, rng *rand.Ran
 	}
 	stale := true // assign does not yet belong to centres
 	for it := 0; it < cfg.MaxIter; it++ {
-		cr := rowsOf(centres)
-		best, arg, err := minSqDistTo(ctx, xr, nx, cr, sqNorms(cr))
+		best, arg, err := minSqDistTo(ctx, x, nx, centres, sqNorms(rowsOf(centres)))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -123,9 +122,8 @@ func KMeans(ctx context.Context, x *mat.Dense, w []float64, k int, rng *rand.Ran
 		}
 	}
 	if stale {
-		cr := rowsOf(centres)
 		var err error
-		if _, assign, err = minSqDistTo(ctx, xr, nx, cr, sqNorms(cr)); err != nil {
+		if _, assign, err = minSqDistTo(ctx, x, nx, centres, sqNorms(rowsOf(centres))); err != nil {
 			return nil, nil, err
 		}
 	}

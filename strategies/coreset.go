@@ -92,9 +92,8 @@ func KCenterGreedy(ctx context.Context, x, centres *mat.Dense, k int, rng *rand.
 		if _, cd := centres.Dims(); cd != d {
 			return nil, fmt.Errorf("k-center: centres have %d columns, points %d", cd, d)
 		}
-		cr := rowsOf(centres)
 		var err error
-		if l.minD, _, err = minSqDistTo(ctx, xr, l.norms, cr, sqNorms(cr)); err != nil {
+		if l.minD, _, err = minSqDistTo(ctx, x, l.norms, centres, sqNorms(rowsOf(centres))); err != nil {
 			return nil, err
 		}
 	} else {

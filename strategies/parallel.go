@@ -24,11 +24,23 @@ const chunkRows = 4096
 // forChunks calls f(c, lo, hi) for consecutive chunks [lo, hi) of [0, n) of
 // size chunk, spread over up to GOMAXPROCS goroutines. c is the chunk number.
 func forChunks(n, chunk int, f func(c, lo, hi int)) {
+	forChunksW(n, chunk, func(_, c, lo, hi int) { f(c, lo, hi) })
+}
+
+// workers returns how many goroutines forChunksW uses for n rows.
+func workers(n, chunk int) int {
+	return max(1, min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk))
+}
+
+// forChunksW is forChunks that also passes the worker number w in
+// [0, workers(n, chunk)), so that each goroutine can reuse its own scratch
+// buffers.
+func forChunksW(n, chunk int, f func(w, c, lo, hi int)) {
 	nc := (n + chunk - 1) / chunk
-	workers := min(runtime.GOMAXPROCS(0), nc)
-	if workers <= 1 {
+	nw := workers(n, chunk)
+	if nw <= 1 {
 		for c := 0; c < nc; c++ {
-			f(c, c*chunk, min((c+1)*chunk, n))
+			f(0, c, c*chunk, min((c+1)*chunk, n))
 		}
 		return
 	}
@@ -38,12 +50,12 @@ func forChunks(n, chunk int, f func(c, lo, hi int)) {
 		next <- c
 	}
 	close(next)
-	for w := 0; w < workers; w++ {
+	for w := 0; w < nw; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for c := range next {
-				f(c, c*chunk, min((c+1)*chunk, n))
+				f(w, c, c*chunk, min((c+1)*chunk, n))
 			}
 		}()
 	}
@@ -85,44 +97,46 @@ func sqDist(na, nb, dot float64) float64 {
 const gemmBlock = 256
 
 // minSqDistTo returns, for every row of x, the squared distance to the
-// nearest row of c and its index, computing distances block by block
-// (gemmBlock x gemmBlock) so that no N x M matrix is ever held. nx and nc are
-// the rows' squared norms.
-func minSqDistTo(ctx context.Context, x [][]float64, nx []float64, c [][]float64, nc []float64) ([]float64, []int, error) {
-	n := len(x)
+// nearest row of c and its index (lowest on ties), computing distances block
+// by block (gemmBlock x gemmBlock, one matrix product each, straight from the
+// matrices' memory) so that no N x M matrix is ever held. nx and nc are the
+// rows' squared norms.
+func minSqDistTo(ctx context.Context, x *mat.Dense, nx []float64, c *mat.Dense, nc []float64) ([]float64, []int, error) {
+	n := len(nx)
 	best := make([]float64, n)
 	arg := make([]int, n)
-	if n == 0 || len(c) == 0 {
-		for i := range best {
-			best[i], arg[i] = inf, -1
-		}
+	for i := range best {
+		best[i], arg[i] = inf, -1
+	}
+	if n == 0 || len(nc) == 0 {
 		return best, arg, nil
 	}
-	d := len(x[0])
+	xm, cm := x.RawMatrix(), c.RawMatrix()
+	d := xm.Cols
+	m := len(nc)
+	scratch := make([][]float64, workers(n, gemmBlock))
 	var cerr error
 	var mu sync.Mutex
-	forChunks(n, gemmBlock, func(_, lo, hi int) {
+	forChunksW(n, gemmBlock, func(w, _, lo, hi int) {
 		if err := ctx.Err(); err != nil {
 			mu.Lock()
 			cerr = err
 			mu.Unlock()
 			return
 		}
-		a := packRows(x[lo:hi], d)
-		prod := make([]float64, (hi-lo)*gemmBlock)
-		for i := lo; i < hi; i++ {
-			best[i], arg[i] = inf, -1
+		if scratch[w] == nil {
+			scratch[w] = make([]float64, gemmBlock*gemmBlock)
 		}
-		for clo := 0; clo < len(c); clo += gemmBlock {
-			chi := min(clo+gemmBlock, len(c))
-			b := packRows(c[clo:chi], d)
-			m := chi - clo
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1,
-				blas64.General{Rows: hi - lo, Cols: d, Stride: d, Data: a},
-				blas64.General{Rows: m, Cols: d, Stride: d, Data: b},
-				0, blas64.General{Rows: hi - lo, Cols: m, Stride: m, Data: prod[:(hi-lo)*m]})
+		prod := scratch[w]
+		a := blas64.General{Rows: hi - lo, Cols: d, Stride: xm.Stride, Data: xm.Data[lo*xm.Stride:]}
+		for clo := 0; clo < m; clo += gemmBlock {
+			chi := min(clo+gemmBlock, m)
+			bw := chi - clo
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, a,
+				blas64.General{Rows: bw, Cols: d, Stride: cm.Stride, Data: cm.Data[clo*cm.Stride:]},
+				0, blas64.General{Rows: hi - lo, Cols: bw, Stride: bw, Data: prod[:(hi-lo)*bw]})
 			for i := lo; i < hi; i++ {
-				row := prod[(i-lo)*m : (i-lo+1)*m]
+				row := prod[(i-lo)*bw : (i-lo+1)*bw]
 				for j, p := range row {
 					if v := sqDist(nx[i], nc[clo+j], p); v < best[i] {
 						best[i], arg[i] = v, clo+j
