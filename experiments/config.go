@@ -152,6 +152,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("strategies[%d].label: %q must not contain slashes or spaces (it names a folder)", i, s.ID()))
 		}
 	}
+	if err := checkInitMode(c.AL.InitMode); err != nil {
+		errs = append(errs, err)
+	}
 	for i, t := range c.Targets {
 		if t <= 0 || t > 1 {
 			errs = append(errs, fmt.Errorf("targets[%d]: %g is not an accuracy in (0, 1]", i, t))

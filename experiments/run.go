@@ -155,7 +155,11 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err := checkNeeds(agent.Strategy, l); err != nil {
 		return res, err
 	}
-	env, err := envs.New(data, split, l, cfg.AL)
+	initOpts, err := initOptions(cfg.AL.InitMode)
+	if err != nil {
+		return res, err
+	}
+	env, err := envs.New(data, split, l, cfg.AL, initOpts...)
 	if err != nil {
 		return res, err
 	}

@@ -139,3 +139,28 @@ func (m *Memo) LastLayerWeights() (*mat.Dense, error) {
 	}
 	return l.LastLayerWeights()
 }
+
+// Inputs returns the raw flattened inputs of pool samples, or a
+// CapabilityError. They are not cached: gathering them is cheap and a pool's
+// inputs can be large.
+func (m *Memo) Inputs(ctx context.Context, idx []int) (*mat.Dense, error) {
+	s, ok := m.Learner.(InputSource)
+	if !ok {
+		return nil, &CapabilityError{Capability: CapInputs, Learner: m.Learner.Describe()}
+	}
+	return s.Inputs(ctx, idx)
+}
+
+// InputGrads returns the logits at x and their gradients with respect to x,
+// or a CapabilityError. Nothing is cached: x is usually a perturbed input.
+func (m *Memo) InputGrads(ctx context.Context, x *mat.Dense) (*mat.Dense, []*mat.Dense, error) {
+	g, ok := m.Learner.(InputGrader)
+	if !ok {
+		return nil, nil, &CapabilityError{Capability: CapInputGrads, Learner: m.Learner.Describe(),
+			Hint: "use a learner backend that differentiates its inputs (torch)"}
+	}
+	m.mu.Lock()
+	m.Calls[CapInputGrads]++
+	m.mu.Unlock()
+	return g.InputGrads(ctx, x)
+}

@@ -27,8 +27,11 @@ var Version = "0.1.0-dev"
 // New returns the CLI application.
 func New() *cli.App {
 	return &cli.App{
-		Name:  "alrl",
-		Usage: "deep active learning in which acquisition can be learned",
+		// --set values are YAML and may hold commas ('seeds=[1,2]'): never
+		// split a repeated flag's value on them.
+		DisableSliceFlagSeparator: true,
+		Name:                      "alrl",
+		Usage:                     "deep active learning in which acquisition can be learned",
 		Description: `alrl runs active-learning experiments on libtorch: every acquisition rule is a
 policy acting in one AL environment. Start with the shipped default:
 
