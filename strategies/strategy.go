@@ -34,6 +34,7 @@ type Query struct {
 	Labeled    []int      // pool indices labeled so far
 	K          int        // how many to choose
 	RNG        *rand.Rand // the run's randomness for this round
+	Round      int        // acquisition round (1 for the first query); 0 when the caller does not say
 }
 
 // Strategy chooses K of the candidates.
