@@ -146,7 +146,14 @@ func listCmd() *cli.Command {
 					opts := append([]strategies.Option(nil), info.Options...)
 					sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
 					for _, o := range opts {
-						fmt.Fprintf(w, "  %s\t%s (default %v)\n", o.Name, o.Doc, o.Default)
+						switch d := o.Default.(type) {
+						case nil:
+							fmt.Fprintf(w, "  %s\t%s\n", o.Name, o.Doc)
+						case string:
+							fmt.Fprintf(w, "  %s\t%s (default %q)\n", o.Name, o.Doc, d)
+						default:
+							fmt.Fprintf(w, "  %s\t%s (default %v)\n", o.Name, o.Doc, d)
+						}
 					}
 				}
 			case "backends":
