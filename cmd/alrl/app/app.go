@@ -40,7 +40,7 @@ policy acting in one AL environment. Start with the shipped default:
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), listCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), listCmd(), benchCmd(), versionCmd()},
 	}
 }
 
