@@ -266,6 +266,10 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 	var entries []entry
 	needed := map[learner.Capability]bool{}
 	for _, name := range names {
+		if _, err := strategies.Lookup(name); err != nil {
+			entries = append(entries, entry{name: name, skip: "not registered in this binary"})
+			continue
+		}
 		s, err := benchStrategy(cfg, name)
 		if err != nil {
 			entries = append(entries, entry{name: name, skip: fmt.Sprintf("needs options: %v (give them with --opt %s.OPTION=VALUE)", err, name)})

@@ -29,7 +29,7 @@ func TestBenchCommandSynthetic(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, buf.String())
 	}
 	s := buf.String()
-	for _, w := range []string{"pool 400 (388 candidates, 12 labeled)", "probabilities", "entropy", "prefilter", "coreset_not_registered", "skipped", "unknown strategy", "CSV: " + out} {
+	for _, w := range []string{"pool 400 (388 candidates, 12 labeled)", "probabilities", "entropy", "prefilter", "coreset_not_registered", "skipped", "not registered in this binary", "CSV: " + out} {
 		if !strings.Contains(s, w) {
 			t.Errorf("output lacks %q:\n%s", w, s)
 		}
