@@ -118,6 +118,9 @@ func (e *Exec) Select(ctx context.Context, q Query) ([]int, error) {
 	if err := q.Check(); err != nil {
 		return nil, e.fail("%v", err)
 	}
+	if q.Model == nil && len(e.Arrays) > 0 {
+		return nil, e.fail("the query has no model to compute %s from", strings.Join(e.Arrays, ", "))
+	}
 	h := ExecHeader{
 		Protocol: ExecProtocol, Plugin: e.Label, Round: q.Round, K: q.K, Seed: q.RNG.Uint64(),
 		Candidates: q.Candidates, Labeled: q.Labeled,

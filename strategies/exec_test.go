@@ -387,6 +387,9 @@ func TestExecCapabilityErrorsPassThrough(t *testing.T) {
 	if m.calls["probs"] != 0 {
 		t.Error("probabilities were computed although needs lists only embeddings")
 	}
+	if _, err := s.Select(context.Background(), Query{Candidates: []int{0, 1}, K: 1, RNG: seeded(1, 2)}); err == nil || !strings.Contains(err.Error(), "no model") {
+		t.Errorf("query without a model: error %v", err)
+	}
 }
 
 func TestExecConfigErrors(t *testing.T) {
