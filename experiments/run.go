@@ -209,7 +209,7 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 		t0 := time.Now()
 		action, err := agent.Act(ctx, obs)
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("%w\n(nothing of this round was applied; the checkpoint holds round %d: fix the cause and continue with --resume)", err, env.Round())
 		}
 		qs := time.Since(t0).Seconds()
 		var rec envs.Record

@@ -18,6 +18,7 @@ type Memo struct {
 	Learner
 	mu    sync.Mutex
 	cache map[memoKey]any
+	hits  map[memoKey]int
 	// Calls counts underlying computations per capability (for tests and logs).
 	Calls map[Capability]int
 }
@@ -31,7 +32,20 @@ type memoKey struct {
 
 // NewMemo wraps l.
 func NewMemo(l Learner) *Memo {
-	return &Memo{Learner: l, cache: map[memoKey]any{}, Calls: map[Capability]int{}}
+	return &Memo{Learner: l, cache: map[memoKey]any{}, hits: map[memoKey]int{}, Calls: map[Capability]int{}}
+}
+
+// Clone returns a Memo over the same learner that starts with the same
+// cached results (shared, not copied: cached matrices are read-only) and its
+// own hit and call counts; what the clone computes later stays in the clone.
+func (m *Memo) Clone() *Memo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := NewMemo(m.Learner)
+	for k, v := range m.cache {
+		c.cache[k] = v
+	}
+	return c
 }
 
 // Reset forgets every cached result; call it after the learner is refit.
@@ -39,6 +53,17 @@ func (m *Memo) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cache = map[memoKey]any{}
+	m.hits = map[memoKey]int{}
+}
+
+// Hits returns how often the cached result of capability c (with T samples,
+// 0 unless c is CapMCDropout) for exactly these indices was served from the
+// cache since it was computed; the speed harness uses it to see which
+// precomputed results a strategy used.
+func (m *Memo) Hits(c Capability, T int, idx []int) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hits[key(c, T, idx)]
 }
 
 func key(c Capability, t int, idx []int) memoKey {
@@ -55,6 +80,9 @@ func (m *Memo) get(k memoKey) (any, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.cache[k]
+	if ok {
+		m.hits[k]++
+	}
 	return v, ok
 }
 

@@ -43,7 +43,7 @@ policy acting in one AL environment. Start with the shipped default:
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), listCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), listCmd(), benchCmd(), versionCmd()},
 	}
 }
 
@@ -149,7 +149,14 @@ func listCmd() *cli.Command {
 					opts := append([]strategies.Option(nil), info.Options...)
 					sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
 					for _, o := range opts {
-						fmt.Fprintf(w, "  %s\t%s (default %v)\n", o.Name, o.Doc, o.Default)
+						switch d := o.Default.(type) {
+						case nil:
+							fmt.Fprintf(w, "  %s\t%s\n", o.Name, o.Doc)
+						case string:
+							fmt.Fprintf(w, "  %s\t%s (default %q)\n", o.Name, o.Doc, d)
+						default:
+							fmt.Fprintf(w, "  %s\t%s (default %v)\n", o.Name, o.Doc, d)
+						}
 					}
 				}
 			case "backends":
