@@ -131,7 +131,7 @@ func (m *capModel) NumClasses() int { return len(m.probs[0]) }
 
 // randomProbs returns n rows of c probabilities that are multiples of 1/1024,
 // so float32 transport loses nothing and ties are frequent.
-func randomProbs(rng *rand.Rand, n, c int) [][]float64 {
+func randomProbRows(rng *rand.Rand, n, c int) [][]float64 {
 	out := make([][]float64, n)
 	for i := range out {
 		counts := make([]int, c)
@@ -273,7 +273,7 @@ func TestExecPythonMarginMatchesBuiltin(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(11, 12))
-	probs := randomProbs(rng, 400, 10)
+	probs := randomProbRows(rng, 400, 10)
 	m := &capModel{probs: probs, calls: map[string]int{}}
 	plugin := newExecStrategy(t, map[string]any{"command": []any{py, script}, "timeout": "60s"})
 	margin, err := New("margin", nil)
