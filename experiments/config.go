@@ -131,6 +131,21 @@ func Parse(name string, data []byte, sets []string) (Config, error) {
 	return cfg, nil
 }
 
+// DecodeConfig decodes config text strictly over the defaults without
+// validating it: for reading the config.yaml of a finished run, whose
+// strategy may not be registered in this binary.
+func DecodeConfig(name string, data []byte) (Config, error) {
+	doc, err := strictyaml.Parse(name, data)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Default()
+	if err := strictyaml.Decode(doc, &cfg); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
 // Validate checks what can be checked without loading the data.
 func (c Config) Validate() error {
 	var errs []error

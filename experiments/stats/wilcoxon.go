@@ -49,7 +49,7 @@ func Wilcoxon(a, b []float64) (WilcoxonResult, error) {
 		abs = append(abs, math.Abs(x))
 		pos = append(pos, x > 0)
 	}
-	r := WilcoxonResult{N: len(abs), P: 1}
+	r := WilcoxonResult{N: len(abs), P: 1, Exact: true}
 	if r.N == 0 {
 		return r, nil
 	}
@@ -63,8 +63,8 @@ func Wilcoxon(a, b []float64) (WilcoxonResult, error) {
 		}
 	}
 	r.W = math.Min(r.WPlus, r.WMinus)
+	r.Exact = r.N <= ExactMaxN
 	if r.N <= ExactMaxN {
-		r.Exact = true
 		r.P = exactSignedRankP(ranks, r.WPlus)
 		return r, nil
 	}
