@@ -48,7 +48,10 @@ type Executor interface {
 //	Command... --dir RUN_DIR --threads N
 //
 // (alrl's hidden `sweep-task` command) whose output goes to RUN_DIR/worker.log,
-// so that a crash in one run cannot take the others down.
+// so that a crash in one run cannot take the others down. Use in-process
+// execution with Parallel > 1 only for learners without process-wide state:
+// libtorch's random generator is global to a process, so parallel torch runs
+// sharing one are not reproducible.
 type Local struct {
 	Parallel int      // runs at once; 0 = 1
 	Threads  int      // threads per run; 0 = CPUs / Parallel (at least 1)

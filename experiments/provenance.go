@@ -44,7 +44,7 @@ type Session struct {
 var keyModules = []string{"github.com/sugarme/gotch", "gonum.org/v1/gonum", "gonum.org/v1/plot"}
 
 // newSession describes this process.
-func newSession(version, learnerDesc string, threads int) Session {
+func newSession(version, commit, learnerDesc string, threads int) Session {
 	s := Session{
 		Started: time.Now().UTC(), Version: version, GoVersion: runtime.Version(),
 		Modules: map[string]string{}, Backend: learner.Info(), Learner: learnerDesc, Threads: threads,
@@ -78,8 +78,11 @@ func newSession(version, learnerDesc string, threads int) Session {
 			}
 		}
 	}
+	if commit != "" {
+		s.Commit = commit
+	}
 	if s.Commit == "" {
-		s.Commit = "unknown (binary built without VCS information, e.g. by go test or go run)"
+		s.Commit = "unknown (built without VCS information: go test, go run, or GOFLAGS=-buildvcs=false; make build sets it)"
 	}
 	return s
 }

@@ -38,7 +38,8 @@ func (r Reproduction) OK() bool { return r.Matched == len(r.Rounds) && len(r.Rou
 // Reproduce reruns the run in dir from its config.yaml into out (which must
 // not hold anything yet) and compares every round: labels, the chosen pool
 // indices, test accuracy and loss, validation accuracy and epochs must be
-// identical. Times are not compared.
+// identical. Times are not compared. Unless opt.Threads is set, the rerun
+// uses the thread count the original recorded.
 func Reproduce(ctx context.Context, dir, out string, opt Options) (Reproduction, error) {
 	rep := Reproduction{Dir: dir, Out: out}
 	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
@@ -61,6 +62,12 @@ func Reproduce(ctx context.Context, dir, out string, opt Options) (Reproduction,
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return rep, err
 	}
+	p0, perr := ReadProvenance(dir)
+	if opt.Threads == 0 && perr == nil && len(p0.Sessions) > 0 {
+		// Same intra-op thread count as the original: libtorch's reductions may
+		// differ in the last bits with another.
+		opt.Threads = p0.Sessions[0].Threads
+	}
 	opt.Resume = false
 	if _, err := RunAt(ctx, cfg, out, opt); err != nil {
 		return rep, fmt.Errorf("reproduce: the rerun failed: %w", err)
@@ -75,7 +82,7 @@ func Reproduce(ctx context.Context, dir, out string, opt Options) (Reproduction,
 			rep.Matched++
 		}
 	}
-	if p0, err := ReadProvenance(dir); err == nil && len(p0.Sessions) > 0 {
+	if perr == nil && len(p0.Sessions) > 0 {
 		if p1, err := ReadProvenance(out); err == nil && len(p1.Sessions) > 0 {
 			rep.Environment = sessionDiffs(p0.Sessions[0], p1.Sessions[0])
 		}

@@ -31,8 +31,9 @@ type Options struct {
 	// Threads, if > 0, overrides learner.threads at run time without changing
 	// the recorded config (a sweep executor's per-run thread budget).
 	Threads int
-	// Version is alrl's version, recorded in each run's provenance.json.
-	Version string
+	// Version and Commit are alrl's version and VCS revision, recorded in each
+	// run's provenance.json (Commit "" = from the binary's build info).
+	Version, Commit string
 }
 
 // RunResult is the outcome of one (strategy, seed) run.
@@ -198,7 +199,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	if threads == 0 {
 		threads = runtime.NumCPU()
 	}
-	session := newSession(opt.Version, l.Describe(), threads)
+	session := newSession(opt.Version, opt.Commit, l.Describe(), threads)
 
 	start := time.Now()
 	var records []envs.Record
