@@ -533,3 +533,29 @@ func newHelper(path string) *exec.Cmd {
 	cmd.Stderr = os.Stderr
 	return cmd
 }
+
+func TestSweepInterruptedRunsStayPending(t *testing.T) {
+	path, out := writeSweep(t, "base: base.yaml\nconfig: {learner: {backend: testslow}}\naxes:\n  - grid: {strategy: [entropy, random], seed: [1]}")
+	s, err := LoadSweep(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ex := &Local{Parallel: 2, Options: Options{OnRound: func(_ string, rec envs.Record) {
+		if rec.Round == 1 {
+			cancel()
+		}
+	}}}
+	res, err := RunSweep(ctx, s, out, SweepOptions{Executor: ex, Retries: 2})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("interrupted sweep: %v", err)
+	}
+	if len(res.Failed) != 0 || res.Index.Counts[StatusPending] != 2 {
+		t.Errorf("after an interruption: counts %v, failed %d", res.Index.Counts, len(res.Failed))
+	}
+	res, _, err = localSweep(t, path, 2, 0)
+	if err != nil || res.Index.Counts[StatusDone] != 2 {
+		t.Errorf("rerun: %v %v", res.Index.Counts, err)
+	}
+}

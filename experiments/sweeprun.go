@@ -179,14 +179,22 @@ func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (Swee
 					o.Err = fmt.Errorf("the task ended without writing summary.json: %v", err)
 				}
 			}
+			interrupted := o.Err != nil && ctx.Err() != nil
 			st.update(byID[o.Task.ID], func(r *RunStatus) {
 				r.Attempts, r.Log, r.Seconds = o.Task.Attempt, o.Log, o.Seconds
-				if o.Err == nil {
+				switch {
+				case o.Err == nil:
 					r.Status, r.Error = StatusDone, ""
-					return
+				case interrupted:
+					// Stopped by the user, not failed: it resumes next time.
+					r.Status, r.Error = StatusPending, "interrupted: "+o.Err.Error()
+				default:
+					r.Status, r.Error = StatusFailed, o.Err.Error()
 				}
-				r.Status, r.Error = StatusFailed, o.Err.Error()
 			})
+			if interrupted {
+				return
+			}
 			if o.Err != nil {
 				log.Warn("run failed", zap.String("run", o.Task.Dir), zap.Int("attempt", o.Task.Attempt), zap.Error(o.Err))
 				failedMu.Lock()

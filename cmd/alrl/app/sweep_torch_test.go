@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/internal/slurmtest"
 )
 
 // cliEnv makes the test binary act as the alrl command (see TestMain).
@@ -54,6 +55,8 @@ stopping:
   criteria: [{name: stabilizing_predictions}, {name: classification_change, threshold: 0.05}]
 `
 
+// writeMoonsSweep writes a sweep over moonsBase; axes (and any other
+// top-level sweep keys) follow "axes:".
 func writeMoonsSweep(t *testing.T, axes string) (sweep, out string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -243,5 +246,38 @@ func TestSweepKilledForReal(t *testing.T) {
 				t.Errorf("reproducing the resumed run: %v\n%s", err, b)
 			}
 		}
+	}
+}
+
+// TestSweepOnSlurm runs `alrl sweep --executor slurm` against a one-node
+// Slurm cluster on localhost: the job array's tasks run this test binary as
+// the alrl CLI (sweep-task) with the torch backend.
+func TestSweepOnSlurm(t *testing.T) {
+	slurmtest.Start(t)
+	t.Setenv(cliEnv, "1") // sbatch exports the environment to the jobs
+	sweep, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy], seed: [1, 2]}\nslurm: {cpus: 1, mem: 200M, time: \"10\", poll: 200ms}\n")
+	stdout, err := runCLI(t, "sweep", "-c", sweep, "--executor", "slurm")
+	if err != nil {
+		t.Fatalf("sweep on slurm: %v\n%s", err, stdout)
+	}
+	if !strings.Contains(stdout, "4 done (0 already before), 0 failed") {
+		t.Errorf("output:\n%s", stdout)
+	}
+	ix, err := experiments.ReadSweepIndex(out)
+	if err != nil || ix.Executor != "slurm" || ix.Counts[experiments.StatusDone] != 4 {
+		t.Fatalf("index %+v %v", ix.Counts, err)
+	}
+	logs, _ := filepath.Glob(filepath.Join(out, "slurm", "*_*.out"))
+	if len(logs) != 4 {
+		t.Errorf("%d job logs, want 4", len(logs))
+	}
+	for _, r := range ix.Runs {
+		p, err := experiments.ReadProvenance(filepath.Join(out, r.Dir))
+		if err != nil || p.Sessions[0].Threads != 1 || p.Sessions[0].Backend["libtorch"] == "" {
+			t.Errorf("%s provenance %+v %v", r.Dir, p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "report", "report.html")); err != nil {
+		t.Error("no report after the slurm sweep")
 	}
 }
