@@ -125,7 +125,7 @@ func TestRewardAreaSumsToAULC(t *testing.T) {
 	for _, c := range []envs.Config{
 		{InitSize: 3, InitMode: "random", K: 4, Budget: 22},                           // short last step
 		{InitSize: 5, InitMode: "random", K: 2, Budget: 100, Rounds: 6},               // rounds stop it
-		{InitSize: 3, InitMode: "balanced", K: 3, Budget: 21, Reward: "relative"},       // relative
+		{InitSize: 3, InitMode: "balanced", K: 3, Budget: 21, Reward: "relative"},     // relative
 		{InitSize: 3, InitMode: "random", K: 3, Budget: 21, Candidates: 9, Rounds: 0}, // candidates
 	} {
 		c.RewardArea = true
