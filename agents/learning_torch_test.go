@@ -5,8 +5,8 @@ package agents_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
