@@ -53,6 +53,10 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output folder: %w", err)
 	}
+	cfg, evaluate, err := trainAgentFirst(ctx, cfg, opt)
+	if err != nil || !evaluate {
+		return nil, err
+	}
 	var results []RunResult
 	cache := map[uint64]*datasets.Dataset{}
 	for _, seed := range cfg.Seeds {
@@ -147,7 +151,7 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err != nil {
 		return res, err
 	}
-	l, err := learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
+	l, err := NewLearner(ctx, cfg.Mode, cfg.Fast, cfg.Learner, data, split, seed)
 	if err != nil {
 		return res, err
 	}
