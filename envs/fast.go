@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sort"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/alrl/alrl/learner"
@@ -78,6 +79,8 @@ func (em *Embedding) standardize() {
 // strategy and feature works in fast mode.
 type Head struct {
 	emb    *Embedding
+	xb     []float64 // embeddings with a trailing 1 (the bias input), len(Rows) x (D+1)
+	pos    []int32   // data-set row -> row of xb, -1 when absent
 	c      int
 	l2     float64
 	iters  int
@@ -98,41 +101,51 @@ func NewHead(emb *Embedding, c int, l2 float64, iterations int) (*Head, error) {
 	if iterations < 1 {
 		return nil, fmt.Errorf("fast.iterations: must be >= 1, got %d", iterations)
 	}
-	emb.index()
-	return &Head{emb: emb, c: c, l2: l2, iters: iterations}, nil
+	h := &Head{emb: emb, c: c, l2: l2, iters: iterations}
+	d := emb.D + 1
+	h.xb = make([]float64, len(emb.Rows)*d)
+	maxRow := 0
+	for _, r := range emb.Rows {
+		maxRow = max(maxRow, r)
+	}
+	h.pos = make([]int32, maxRow+1)
+	for i := range h.pos {
+		h.pos[i] = -1
+	}
+	for p, r := range emb.Rows {
+		h.pos[r] = int32(p)
+		for j, v := range emb.Z[p*emb.D : (p+1)*emb.D] {
+			h.xb[p*d+j] = float64(v)
+		}
+		h.xb[p*d+d-1] = 1
+	}
+	return h, nil
 }
 
 func (h *Head) width() int { return h.emb.D + 1 }
 
-// gather returns the embeddings of idx with a trailing 1 (the bias input).
-func (h *Head) gather(idx []int) ([]float64, error) {
+// rows returns the (bias-extended) embedding rows of idx, aliasing the head's memory.
+func (h *Head) rows(idx []int) ([][]float64, error) {
 	d := h.width()
-	x := make([]float64, len(idx)*d)
+	x := make([][]float64, len(idx))
 	for n, i := range idx {
-		z, err := h.emb.Row(i)
-		if err != nil {
-			return nil, err
+		if i < 0 || i >= len(h.pos) || h.pos[i] < 0 {
+			return nil, fmt.Errorf("fast mode: row %d has no cached embedding (the encoder covers the split's pool, validation and test rows only)", i)
 		}
-		for j, v := range z {
-			x[n*d+j] = float64(v)
-		}
-		x[n*d+d-1] = 1
+		p := int(h.pos[i])
+		x[n] = h.xb[p*d : (p+1)*d]
 	}
 	return x, nil
 }
 
 // logits writes W x for every row of x into out (n x C).
-func (h *Head) logits(w, x []float64, n int, out []float64) {
+func (h *Head) logits(w []float64, x [][]float64, n int, out []float64) {
 	d := h.width()
 	for i := 0; i < n; i++ {
-		xi := x[i*d : (i+1)*d]
+		xi := x[i]
 		for c := 0; c < h.c; c++ {
 			wc := w[c*d : (c+1)*d]
-			s := 0.0
-			for j, v := range xi {
-				s += wc[j] * v
-			}
-			out[i*h.c+c] = s
+			out[i*h.c+c] = floats.Dot(wc, xi)
 		}
 	}
 }
@@ -172,7 +185,7 @@ func (h *Head) Fit(ctx context.Context, train, val learner.Labeled, _ uint64) (l
 			return st, fmt.Errorf("fit: label %d of pool index %d is outside [0, %d)", y, train.Idx[i], h.c)
 		}
 	}
-	x, err := h.gather(train.Idx)
+	x, err := h.rows(train.Idx)
 	if err != nil {
 		return st, err
 	}
@@ -187,13 +200,13 @@ func (h *Head) Fit(ctx context.Context, train, val learner.Labeled, _ uint64) (l
 		}
 		for i, y := range train.Y {
 			f -= math.Log(math.Max(p[i*h.c+y], 1e-300))
-			xi := x[i*d : (i+1)*d]
+			xi := x[i]
 			for c := 0; c < h.c; c++ {
 				r := p[i*h.c+c]
 				if c == y {
 					r--
 				}
-				axpy(r, xi, g[c*d:(c+1)*d])
+				floats.AddScaled(g[c*d:(c+1)*d], r, xi)
 			}
 		}
 		for c := 0; c < h.c; c++ {
@@ -231,7 +244,7 @@ func (h *Head) Fit(ctx context.Context, train, val learner.Labeled, _ uint64) (l
 		}
 	}
 	for i := 0; i < n; i++ {
-		xi := x[i*d : (i+1)*d]
+		xi := x[i]
 		for c := 0; c < h.c; c++ {
 			q := p[i*h.c+c] * (1 - p[i*h.c+c])
 			hd := h.hdiag[c*d : (c+1)*d]
@@ -261,7 +274,7 @@ func (h *Head) probsWith(w []float64, idx []int) (*mat.Dense, error) {
 	if len(idx) == 0 {
 		return &mat.Dense{}, nil
 	}
-	x, err := h.gather(idx)
+	x, err := h.rows(idx)
 	if err != nil {
 		return nil, err
 	}
@@ -315,16 +328,13 @@ func (h *Head) Embed(_ context.Context, idx []int) (*mat.Dense, error) {
 	if len(idx) == 0 {
 		return &mat.Dense{}, nil
 	}
+	x, err := h.rows(idx)
+	if err != nil {
+		return nil, err
+	}
 	out := mat.NewDense(len(idx), h.emb.D, nil)
-	for n, i := range idx {
-		z, err := h.emb.Row(i)
-		if err != nil {
-			return nil, err
-		}
-		row := out.RawRowView(n)
-		for j, v := range z {
-			row[j] = float64(v)
-		}
+	for n, r := range x {
+		copy(out.RawRowView(n), r[:h.emb.D])
 	}
 	return out, nil
 }
