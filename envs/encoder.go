@@ -39,6 +39,7 @@ type FastConfig struct {
 	Dim           int     `yaml:"dim"`            // pca: components
 	PCASamples    int     `yaml:"pca_samples"`    // pca: pool rows the components are fitted on
 	EncoderLabels int     `yaml:"encoder_labels"` // learner: labeled training rows outside the split
+	EncoderEpochs int     `yaml:"encoder_epochs"` // learner: training epochs of the encoder (0 = learner.train.epochs)
 	L2            float64 `yaml:"l2"`             // head: prior precision on the weights
 	Iterations    int     `yaml:"iterations"`     // head: maximum L-BFGS iterations per fit
 	Cache         string  `yaml:"cache"`          // folder of cached embeddings; "" = the user cache folder
@@ -46,7 +47,7 @@ type FastConfig struct {
 
 // DefaultFastConfig returns the documented defaults.
 func DefaultFastConfig() FastConfig {
-	return FastConfig{Encoder: EncoderLearner, Dim: 50, PCASamples: 5000, EncoderLabels: 1000, L2: 1, Iterations: 100}
+	return FastConfig{Encoder: EncoderLearner, Dim: 50, PCASamples: 5000, EncoderLabels: 1000, EncoderEpochs: 20, L2: 1, Iterations: 100}
 }
 
 // Validate checks the section.
@@ -61,6 +62,8 @@ func (f FastConfig) Validate() error {
 		return fmt.Errorf("fast.dim must be >= 1 and fast.pca_samples >= 2")
 	case f.Encoder == EncoderLearner && f.EncoderLabels < 1:
 		return fmt.Errorf("fast.encoder_labels: must be >= 1, got %d", f.EncoderLabels)
+	case f.EncoderEpochs < 0:
+		return fmt.Errorf("fast.encoder_epochs: must be >= 0, got %d", f.EncoderEpochs)
 	case f.L2 <= 0:
 		return fmt.Errorf("fast.l2: must be > 0, got %g", f.L2)
 	case f.Iterations < 1:
@@ -144,7 +147,7 @@ func safeName(s string) string {
 
 func cacheKey(fc FastConfig, lc learner.Config, data *datasets.Dataset, rows []int, seed uint64) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "v1|%s|%d|%v|%d|%s|%d|%d|%d|", data.Name, data.Len(), data.Shape, data.NumClasses, fc.Encoder, fc.Dim, fc.PCASamples, fc.EncoderLabels)
+	fmt.Fprintf(h, "v1|%s|%d|%v|%d|%s|%d|%d|%d|%d|", data.Name, data.Len(), data.Shape, data.NumClasses, fc.Encoder, fc.Dim, fc.PCASamples, fc.EncoderLabels, fc.EncoderEpochs)
 	if fc.Encoder == EncoderLearner {
 		fmt.Fprintf(h, "%+v|", lc)
 	}
@@ -320,6 +323,9 @@ func encodeLearner(ctx context.Context, fc FastConfig, lc learner.Config, data *
 	rng.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
 	tr := learner.Labeled{Idx: free[:fc.EncoderLabels]}
 	tr.Y = gather(data.Y, tr.Idx)
+	if fc.EncoderEpochs > 0 {
+		lc.Train.Epochs = fc.EncoderEpochs
+	}
 	l, err := learner.New(data.Inputs(), data.NumClasses, lc)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,8 @@ type AgentConfig struct {
 	LR              float64             `yaml:"lr"`               // learning rate (Adam)
 	Seed            uint64              `yaml:"seed"`             // training seed: source split, episode seeds, network init
 	Mode            string              `yaml:"mode"`             // training env: fast | full
+	Reward          string              `yaml:"reward"`           // training env's reward: raw | relative; "" = relative (raw for dqn); al.reward applies to the evaluation
+	RewardArea      bool                `yaml:"reward_area"`      // training env: weight rewards so that they sum to the AULC gain
 	Source          datasets.Source     `yaml:"source"`           // training data set
 	Split           SplitConfig         `yaml:"split"`            // training data split
 	CheckpointEvery int                 `yaml:"checkpoint_every"` // episodes between training checkpoints
@@ -65,6 +67,7 @@ func DefaultAgentConfig() AgentConfig {
 		Episodes:        200,
 		LR:              1e-3,
 		Mode:            ModeFast,
+		RewardArea:      true,
 		Source:          datasets.Source{Name: "mnist"},
 		Split:           SplitConfig{Pool: 10000, Val: 2000, Test: 1000},
 		CheckpointEvery: 10,
@@ -107,6 +110,12 @@ func (a AgentConfig) Validate() error {
 	}
 	if a.Episodes < 1 {
 		errs = append(errs, fmt.Errorf("agent.episodes: must be >= 1, got %d", a.Episodes))
+	}
+	if a.Reward != "" && a.Reward != envs.RewardRaw && a.Reward != envs.RewardRelative {
+		errs = append(errs, fmt.Errorf("agent.reward: %q is not one of raw, relative", a.Reward))
+	}
+	if a.Name == agents.KindDQN && a.Reward == envs.RewardRelative {
+		errs = append(errs, fmt.Errorf("agent.reward: the stream-based env of dqn supports raw only"))
 	}
 	if a.Mode != ModeFast && a.Mode != ModeFull {
 		errs = append(errs, fmt.Errorf("agent.mode: %q is not one of fast, full", a.Mode))
@@ -354,6 +363,7 @@ func newTrainer(a AgentConfig, c agents.Common) (agents.Trainer, error) {
 }
 
 func runTrainingEpisode(ctx context.Context, a AgentConfig, al envs.Config, data *datasets.Dataset, split datasets.Split, l learner.Learner, tr agents.Trainer, ep int, seed uint64) (agents.EpisodeResult, error) {
+	al.Reward, al.RewardArea = a.trainingReward(), a.RewardArea
 	if st, ok := tr.(agents.StreamTrainer); ok && a.Name == agents.KindDQN {
 		env, err := envs.NewStream(data, split, l, al, a.Stream)
 		if err != nil {
@@ -488,4 +498,16 @@ func trainAgentFirst(ctx context.Context, cfg Config, opt Options) (Config, bool
 		return cfg, false, err
 	}
 	return c, true, nil
+}
+
+// trainingReward is the training env's reward mode: relative by default for
+// pool-based agents, raw for the stream-based dqn.
+func (a AgentConfig) trainingReward() string {
+	switch {
+	case a.Reward != "":
+		return a.Reward
+	case a.Name == agents.KindDQN:
+		return envs.RewardRaw
+	}
+	return envs.RewardRelative
 }

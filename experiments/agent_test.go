@@ -83,6 +83,7 @@ func agentTestConfig(t *testing.T) Config {
 	cfg.Fast = &f
 	a := DefaultAgentConfig()
 	a.Name, a.Episodes, a.CheckpointEvery = agents.KindBandit, 4, 1
+	a.Reward = envs.RewardRaw
 	a.Source = datasets.Source{Name: "blobs", N: 400, Classes: 3, Dim: 2, Noise: 2}
 	a.Split = SplitConfig{Pool: 200, Val: 60, Test: 60}
 	a.Bandit.Arms = []string{"random", "entropy"}
