@@ -48,6 +48,7 @@ type AgentConfig struct {
 	Mode            string              `yaml:"mode"`             // training env: fast | full
 	Reward          string              `yaml:"reward"`           // training env's reward: raw | relative; "" = relative (raw for dqn); al.reward applies to the evaluation
 	RewardArea      bool                `yaml:"reward_area"`      // training env: weight rewards so that they sum to the AULC gain
+	Candidates      int                 `yaml:"candidates"`       // training env: candidates offered per step (0 = al.candidates)
 	Source          datasets.Source     `yaml:"source"`           // training data set
 	Split           SplitConfig         `yaml:"split"`            // training data split
 	CheckpointEvery int                 `yaml:"checkpoint_every"` // episodes between training checkpoints
@@ -68,6 +69,7 @@ func DefaultAgentConfig() AgentConfig {
 		LR:              1e-3,
 		Mode:            ModeFast,
 		RewardArea:      true,
+		Candidates:      100,
 		Source:          datasets.Source{Name: "mnist"},
 		Split:           SplitConfig{Pool: 10000, Val: 2000, Test: 1000},
 		CheckpointEvery: 10,
@@ -119,6 +121,9 @@ func (a AgentConfig) Validate() error {
 	}
 	if a.Mode != ModeFast && a.Mode != ModeFull {
 		errs = append(errs, fmt.Errorf("agent.mode: %q is not one of fast, full", a.Mode))
+	}
+	if a.Candidates < 0 {
+		errs = append(errs, fmt.Errorf("agent.candidates: must be >= 0, got %d", a.Candidates))
 	}
 	if a.CheckpointEvery < 1 {
 		errs = append(errs, fmt.Errorf("agent.checkpoint_every: must be >= 1, got %d", a.CheckpointEvery))
@@ -364,6 +369,9 @@ func newTrainer(a AgentConfig, c agents.Common) (agents.Trainer, error) {
 
 func runTrainingEpisode(ctx context.Context, a AgentConfig, al envs.Config, data *datasets.Dataset, split datasets.Split, l learner.Learner, tr agents.Trainer, ep int, seed uint64) (agents.EpisodeResult, error) {
 	al.Reward, al.RewardArea = a.trainingReward(), a.RewardArea
+	if a.Candidates > 0 {
+		al.Candidates = a.Candidates
+	}
 	if st, ok := tr.(agents.StreamTrainer); ok && a.Name == agents.KindDQN {
 		env, err := envs.NewStream(data, split, l, al, a.Stream)
 		if err != nil {

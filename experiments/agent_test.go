@@ -180,6 +180,21 @@ func TestAgentTrainingResumesExactly(t *testing.T) {
 	}
 }
 
+func TestTrainAgentInFullMode(t *testing.T) {
+	cfg := agentTestConfig(t)
+	cfg.Agent.Mode, cfg.Agent.Episodes, cfg.Agent.Evaluate = ModeFull, 2, false
+	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	eps, err := ReadEpisodes(filepath.Join(AgentDir(cfg.Out), "train.jsonl"))
+	if err != nil || len(eps) != 2 {
+		t.Fatalf("%d episodes (%v)", len(eps), err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, "summary.md")); err == nil {
+		t.Error("agent.evaluate false still ran the evaluation")
+	}
+}
+
 func TestFastModeRuns(t *testing.T) {
 	cfg := runTestConfig(t)
 	cfg.Seeds = []uint64{3}

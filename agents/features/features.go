@@ -80,6 +80,10 @@ func Doc(name string) string {
 	return ""
 }
 
+// MaxReference bounds the reference set that density, knn_dist's scale and
+// the strategy percentiles compare with; a larger one is subsampled.
+const MaxReference = 256
+
 // Options tune the features.
 type Options struct {
 	MCSamples int // MC samples for bald [10]
@@ -202,6 +206,21 @@ func (b *Builder) Compute(ctx context.Context, in Input) (*envs.Features, error)
 	ref := in.Episode.Reference
 	if len(ref) == 0 {
 		ref = in.Candidates
+	}
+	if len(ref) > MaxReference {
+		// A seeded subsample bounds the quadratic cost of density and the
+		// percentile ranks when the candidates are the whole pool.
+		rng := in.RNG
+		if rng == nil {
+			rng = rand.New(rand.NewPCG(uint64(len(ref)), 0x5eed))
+		}
+		perm := rng.Perm(len(ref))[:MaxReference]
+		sort.Ints(perm)
+		sub := make([]int, len(perm))
+		for i, p := range perm {
+			sub[i] = ref[p]
+		}
+		ref = sub
 	}
 	// Rows: the candidates, then reference rows that are not candidates.
 	rows := append([]int(nil), in.Candidates...)

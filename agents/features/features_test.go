@@ -209,3 +209,38 @@ func TestAvailableListsScorers(t *testing.T) {
 		t.Error("random has no score but is listed")
 	}
 }
+
+func TestLargeReferenceIsSubsampled(t *testing.T) {
+	n := features.MaxReference + 200
+	m := &fake{}
+	for i := 0; i < n; i++ {
+		m.probs = append(m.probs, []float64{0.5 + 0.4*float64(i%5)/5, 0.5 - 0.4*float64(i%5)/5})
+		m.emb = append(m.emb, []float64{float64(i%7) + 1, float64(i%3) + 1})
+	}
+	cands := make([]int, n)
+	for i := range cands {
+		cands[i] = i
+	}
+	b, err := features.New([]string{"density", "knn_dist", "strategy:entropy"}, 2, features.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := features.Input{Model: m, Candidates: cands, Episode: envs.Episode{Labeled: []int{0}}, RNG: rand.New(rand.NewPCG(4, 4))}
+	f, err := b.Compute(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Check(n); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		for j := 0; j < 3; j++ {
+			if v := f.X.At(i, j); math.IsNaN(v) || v < 0 {
+				t.Fatalf("candidate %d feature %d = %v", i, j, v)
+			}
+		}
+		if p := f.X.At(i, 2); p > 1 {
+			t.Fatalf("percentile %v > 1", p)
+		}
+	}
+}
