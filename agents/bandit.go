@@ -351,7 +351,7 @@ func sampleWithout(p []float64, k int, rng *rand.Rand) []int {
 			}
 			u -= v
 		}
-		for left[j] == 0 { // guard against rounding onto a drawn position
+		for tries := 0; left[j] == 0 && tries < len(left); tries++ { // rounding onto a drawn position
 			j = (j + 1) % len(left)
 		}
 		out = append(out, j)

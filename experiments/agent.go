@@ -427,7 +427,6 @@ func PlotTraining(path, title string, rs []agents.EpisodeResult) error {
 	p.Title.Text = title
 	p.X.Label.Text = "episode"
 	p.Y.Label.Text = "return / validation AULC"
-	p.Legend.Top, p.Legend.Left = false, false
 	p.Add(plotter.NewGrid())
 	series := []struct {
 		name string
@@ -465,6 +464,9 @@ func PlotTraining(path, title string, rs []agents.EpisodeResult) error {
 		p.Add(sc, ln)
 		p.Legend.Add(s.name+" (dots: episodes, line: mean of 20)", ln, sc)
 	}
+	// Head room above the data for the legend.
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Max += 0.35 * (p.Y.Max - p.Y.Min)
 	w, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
 	if err != nil {
 		return err
