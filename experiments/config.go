@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/internal/strictyaml"
@@ -29,6 +31,11 @@ type Config struct {
 	Targets    []float64        `yaml:"targets"`            // test accuracies for labels-to-target
 	Stopping   StoppingConfig   `yaml:"stopping,omitempty"` // stopping criteria to record (and optionally stop at)
 	Out        string           `yaml:"out"`                // output folder
+	// Mode is the runs' learner: full (the configured learner, "" = full)
+	// or fast (a logistic-regression head on frozen embeddings, see Fast).
+	Mode  string           `yaml:"mode,omitempty"`
+	Fast  *envs.FastConfig `yaml:"fast,omitempty"`  // fast mode's encoder and head (nil = defaults)
+	Agent *AgentConfig     `yaml:"agent,omitempty"` // a learning agent to train, then evaluate as strategy "policy"
 }
 
 // SplitConfig sizes the data splits; 0 for pool or test means all that remain.
@@ -122,6 +129,7 @@ func Parse(name string, data []byte, sets []string) (Config, error) {
 		}
 	}
 	cfg := Default()
+	presetSections(doc, &cfg)
 	if err := strictyaml.Decode(doc, &cfg); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -178,6 +186,7 @@ func (c Config) Validate() error {
 	if err := checkInitMode(c.AL.InitMode); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateRL())
 	for i, t := range c.Targets {
 		if t <= 0 || t > 1 {
 			errs = append(errs, fmt.Errorf("targets[%d]: %g is not an accuracy in (0, 1]", i, t))
@@ -200,6 +209,48 @@ func (c Config) Validate() error {
 	}
 	if !found {
 		errs = append(errs, fmt.Errorf("data.name: %q is not one of %s", c.Data.Name, strings.Join(datasets.Names(), ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// presetSections fills the optional sections that the document names with
+// their defaults before decoding, so that keys left out keep documented values.
+func presetSections(doc *yaml.Node, cfg *Config) {
+	root := doc
+	if root != nil && root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	if root == nil || root.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "agent":
+			a := DefaultAgentConfig()
+			cfg.Agent = &a
+		case "fast":
+			f := envs.DefaultFastConfig()
+			cfg.Fast = &f
+		}
+	}
+}
+
+// validateRL checks the mode, fast and agent sections.
+func (c Config) validateRL() error {
+	var errs []error
+	if c.Mode != "" && c.Mode != ModeFull && c.Mode != ModeFast {
+		errs = append(errs, fmt.Errorf("mode: %q is not one of full, fast", c.Mode))
+	}
+	if c.Fast != nil {
+		errs = append(errs, c.Fast.Validate())
+	}
+	if c.Agent != nil {
+		errs = append(errs, c.Agent.Validate())
+		for i, s := range c.Strategies {
+			if s.ID() == c.Agent.ID() && s.Name != "policy" {
+				errs = append(errs, fmt.Errorf("strategies[%d]: %q is also the trained agent's label; set agent.label", i, s.ID()))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

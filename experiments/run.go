@@ -60,6 +60,10 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output folder: %w", err)
 	}
+	cfg, evaluate, err := trainAgentFirst(ctx, cfg, opt)
+	if err != nil || !evaluate {
+		return nil, err
+	}
 	var results []RunResult
 	cache := map[uint64]*datasets.Dataset{}
 	for _, seed := range cfg.Seeds {
@@ -179,7 +183,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	if opt.Threads > 0 {
 		lcfg.Threads = opt.Threads
 	}
-	l, err := learner.New(data.Inputs(), data.NumClasses, lcfg)
+	l, err := NewLearner(ctx, cfg.Mode, cfg.Fast, lcfg, data, split, seed)
 	if err != nil {
 		return res, err
 	}

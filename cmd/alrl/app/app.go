@@ -127,6 +127,12 @@ Examples:
 				fmt.Fprintf(w, "%s\t%d\t%d\t%.4f\t%.4f\t%.0f\t%s\n", s.Strategy, s.Seed, s.Labels, float64(s.FinalAcc), float64(s.AULC), s.WallSeconds, r.Dir)
 			}
 			w.Flush()
+			if cfg.Agent != nil {
+				fmt.Fprintf(c.App.Writer, "agent: %s (train.jsonl, training.png), policy: %s\n", experiments.AgentDir(cfg.Out), experiments.PolicyPath(cfg.Out))
+				if !cfg.Agent.Evaluate {
+					return nil
+				}
+			}
 			fmt.Fprintf(c.App.Writer, "summary: %s, plot: %s\n", filepath.Join(cfg.Out, "summary.md"), filepath.Join(cfg.Out, "curves.png"))
 			return nil
 		},
