@@ -50,6 +50,9 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Record the backend that runs the experiment in every resolved config
+	// (a run resumed on another backend is then refused as a different config).
+	cfg.Learner.Backend = learner.ResolveBackend(cfg.Learner.Backend)
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output folder: %w", err)
 	}
@@ -101,6 +104,10 @@ func runConfig(cfg Config, sc StrategyConfig, seed uint64) Config {
 func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, data *datasets.Dataset, opt Options, log *zap.Logger) (RunResult, error) {
 	dir := RunDir(cfg.Out, sc, seed)
 	res := RunResult{Dir: dir}
+	// Before anything is written: the backend must be able to run the model.
+	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
+		return res, err
+	}
 	rc := runConfig(cfg, sc, seed)
 	resolved, err := rc.YAML()
 	if err != nil {
@@ -139,9 +146,6 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	split, err := data.Split(seed, datasets.SplitConfig{PoolSize: cfg.Split.Pool, ValSize: cfg.Split.Val, TestSize: cfg.Split.Test})
 	if err != nil {
 		return res, fmt.Errorf("split: %w", err)
-	}
-	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
-		return res, err
 	}
 	agent, err := agents.NewHeuristic(sc.Name, sc.Options)
 	if err != nil {
@@ -222,6 +226,7 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	sum.Strategy, sum.Seed, sum.EndReason = sc.ID(), seed, string(env.Done())
 	sum.WallSeconds = time.Since(start).Seconds()
 	sum.Learner = l.Describe()
+	sum.Backend = cfg.Learner.Backend
 	if err := PlotCurves(filepath.Join(dir, "curve.png"), fmt.Sprintf("%s, seed %d", sc.ID(), seed),
 		[]Curve{CurveOf(sc.ID(), records)}); err != nil {
 		return res, err
