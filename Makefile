@@ -1,4 +1,6 @@
 # alrl: `make run` runs the default experiment, `make test` runs the tests.
+# `make test-purego` / `make run-purego` do the same with Go alone (no cgo,
+# no libtorch), on the pure-Go gorgonia backend.
 # Every target sets itself up: apt packages (as root; otherwise it prints the
 # command to run), Go modules, the MNIST files, the CUDA link stubs and the
 # cgo flags that build gotch v0.7.0 against Debian's libtorch 1.13.1.
@@ -13,7 +15,7 @@ TEST_TIMEOUT ?= 30m
 
 include mk/torch.mk
 
-.PHONY: all deps apt gomod build run test vet bench clean
+.PHONY: all deps apt gomod build run test vet bench clean test-purego build-purego run-purego bench-purego
 
 all: build
 
@@ -51,8 +53,33 @@ test: deps
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -timeout $(TEST_TIMEOUT) ./...
 
+# Pool-scoring throughput of both backends (torch, then the pure-Go gorgonia
+# backend) on the same machine.
 bench: deps
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/torch/
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/torch/ ./learner/gorgonia/
+
+# Pure Go: no libtorch, no cgo, no apt packages; only the Go toolchain (and
+# the MNIST module for runs and benchmarks). The gorgonia backend stands in
+# for libtorch.
+PUREGO_BIN := bin/alrl-purego
+
+test-purego: gomod
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	CGO_ENABLED=0 $(GO) build ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+	CGO_ENABLED=0 $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+build-purego: gomod
+	CGO_ENABLED=0 $(GO) build -o $(PUREGO_BIN) ./cmd/alrl
+
+# The default experiment on the pure-Go backend; PUREGO_RUN_FLAGS adds
+# options (e.g. --set overrides).
+PUREGO_RUN_FLAGS ?=
+run-purego: build-purego
+	./$(PUREGO_BIN) train -c builtin:default --out runs/default-purego --resume $(PUREGO_RUN_FLAGS)
+
+bench-purego: gomod
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/gorgonia/
 
 clean:
 	rm -rf bin .build
