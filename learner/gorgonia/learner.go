@@ -516,12 +516,14 @@ func (l *Learner) Fit(ctx context.Context, train, val learner.Labeled, seed uint
 	if train.Len() == 0 {
 		return st, fmt.Errorf("fit: no labeled samples")
 	}
-	if len(train.Y) != train.Len() {
-		return st, fmt.Errorf("fit: %d labels for %d samples", len(train.Y), train.Len())
-	}
-	for i, y := range train.Y {
-		if y < 0 || y >= l.c {
-			return st, fmt.Errorf("fit: label %d of pool index %d is outside [0, %d)", y, train.Idx[i], l.c)
+	for _, set := range []learner.Labeled{train, val} {
+		if len(set.Y) != set.Len() {
+			return st, fmt.Errorf("fit: %d labels for %d samples", len(set.Y), set.Len())
+		}
+		for i, y := range set.Y {
+			if y < 0 || y >= l.c {
+				return st, fmt.Errorf("fit: label %d of pool index %d is outside [0, %d)", y, set.Idx[i], l.c)
+			}
 		}
 	}
 	tc := l.cfg.Train

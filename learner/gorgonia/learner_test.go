@@ -280,3 +280,17 @@ func TestDescribeAndCapabilities(t *testing.T) {
 		t.Error("an MLP without dropout claims MC-dropout samples")
 	}
 }
+
+func TestFitRejectsBadLabels(t *testing.T) {
+	d := conformance.Quadrants(16)
+	l := newLearner(t, conformance.Config(conformance.CNN()), 16)
+	ctx := context.Background()
+	badVal := learner.Labeled{Idx: []int{9, 10}, Y: []int{1, 4}}
+	if _, err := l.Fit(ctx, conformance.Labeled(d, conformance.Seq(0, 8)), badVal, 1); err == nil || !strings.Contains(err.Error(), "label 4 of pool index 10") {
+		t.Errorf("validation label 4 of 4 classes: %v", err)
+	}
+	short := learner.Labeled{Idx: []int{1, 2}, Y: []int{1}}
+	if _, err := l.Fit(ctx, short, learner.Labeled{}, 1); err == nil || !strings.Contains(err.Error(), "1 labels for 2 samples") {
+		t.Errorf("one label for two samples: %v", err)
+	}
+}
