@@ -505,7 +505,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("summary.csv:\n%s", csv)
 	}
 	md, _ := os.ReadFile(filepath.Join(cfg.Out, "summary.md"))
-	if !strings.Contains(string(md), "# test") || !strings.Contains(string(md), "| entropy | 2 |") {
+	if !strings.Contains(string(md), "# test") || !strings.Contains(string(md), "| entropy | 2 |") ||
+		!strings.Contains(string(md), "Learner backend: testcentroid; network: test nearest-centroid.") {
 		t.Errorf("summary.md:\n%s", md)
 	}
 
