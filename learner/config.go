@@ -215,6 +215,19 @@ func BuildHint(name string) string {
 	return fmt.Sprintf("backend %q is not one of alrl's own (torch, gorgonia); import the package that registers it", name)
 }
 
+// RequireBackend returns nil when c runs on the backend want, else an error
+// for config key saying that what needs that backend and how to build it.
+// Code that only one backend can run (a trainer, a NAS space) calls it from
+// its own validation, so that such a config fails before the run starts.
+func (c Config) RequireBackend(key, what, want string) error {
+	got := ResolveBackend(c.Backend)
+	if got == want {
+		return nil
+	}
+	return fmt.Errorf("%s: %s needs the %s backend (learner.backend: %s), but this run uses %q; %s",
+		key, what, want, want, got, BuildHint(want))
+}
+
 func lookup(name string) (BackendInfo, error) {
 	b, ok := Backend(name)
 	if ok {
