@@ -57,6 +57,9 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Record the backend that runs the experiment in every resolved config
+	// (a run resumed on another backend is then refused as a different config).
+	cfg.Learner.Backend = learner.ResolveBackend(cfg.Learner.Backend)
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output folder: %w", err)
 	}
@@ -134,6 +137,10 @@ func RunAt(ctx context.Context, rc Config, dir string, opt Options) (RunResult, 
 func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, opt Options, log *zap.Logger) (RunResult, error) {
 	cfg, sc, seed := rc, rc.Strategies[0], rc.Seeds[0]
 	res := RunResult{Dir: dir}
+	// Before anything is written: the backend must be able to run the model.
+	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
+		return res, err
+	}
 	resolved, err := rc.YAML()
 	if err != nil {
 		return res, err
@@ -171,9 +178,6 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	split, err := data.Split(seed, datasets.SplitConfig{PoolSize: cfg.Split.Pool, ValSize: cfg.Split.Val, TestSize: cfg.Split.Test})
 	if err != nil {
 		return res, fmt.Errorf("split: %w", err)
-	}
-	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
-		return res, err
 	}
 	agent, err := agents.NewHeuristic(sc.Name, sc.Options)
 	if err != nil {
@@ -305,6 +309,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	}
 	sum.WallSeconds = time.Since(start).Seconds()
 	sum.Learner = l.Describe()
+	sum.Backend = learner.ResolveBackend(cfg.Learner.Backend)
 	if err := PlotCurves(filepath.Join(dir, "curve.png"), fmt.Sprintf("%s, seed %d", sc.ID(), seed),
 		[]Curve{CurveOf(sc.ID(), records)}); err != nil {
 		return res, err

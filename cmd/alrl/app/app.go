@@ -37,8 +37,9 @@ func New() *cli.App {
 		DisableSliceFlagSeparator: true,
 		Name:                      "alrl",
 		Usage:                     "deep active learning in which acquisition can be learned",
-		Description: `alrl runs active-learning experiments on libtorch: every acquisition rule is a
-policy acting in one AL environment. Start with the shipped default:
+		Description: `alrl runs active-learning experiments on libtorch (build tag torch) or on its
+pure-Go gorgonia backend: every acquisition rule is a policy acting in one AL
+environment. Start with the shipped default:
 
    alrl train                       # builtin:default, MNIST, entropy vs random
    alrl train -c my.yaml --set al.budget=500 --set seeds=[0,1,2]
@@ -173,8 +174,13 @@ func listCmd() *cli.Command {
 					}
 				}
 			case "backends":
-				for _, b := range learner.Backends() {
-					fmt.Fprintln(w, b)
+				for _, name := range learner.Backends() {
+					b, _ := learner.Backend(name)
+					def := ""
+					if name == learner.DefaultBackend() {
+						def = " (default)"
+					}
+					fmt.Fprintf(w, "%s%s\t%s\n", name, def, b.Doc)
 				}
 			case "datasets":
 				fmt.Fprintln(w, strings.Join(datasets.Names(), "\n"))
@@ -202,7 +208,9 @@ func versionCmd() *cli.Command {
 		Action: func(c *cli.Context) error {
 			b := strings.Join(learner.Backends(), ", ")
 			if b == "" {
-				b = "none (build with -tags torch)"
+				b = "none"
+			} else {
+				b += " (default " + learner.DefaultBackend() + ")"
 			}
 			fmt.Fprintf(c.App.Writer, "alrl %s (%s, %s/%s), backends: %s\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, b)
 			return nil
