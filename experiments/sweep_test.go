@@ -308,6 +308,7 @@ func TestSweepPairedInitialSets(t *testing.T) {
 		t.Fatalf("counts %v", res.Index.Counts)
 	}
 	init := map[uint64][]int{}
+	round0 := map[uint64]envs.Record{}
 	for _, r := range res.Index.Runs {
 		recs := readRounds(t, filepath.Join(out, r.Dir))
 		first := slices.Clone(recs[0].Chosen)
@@ -319,8 +320,14 @@ func TestSweepPairedInitialSets(t *testing.T) {
 			if !slices.Equal(prev, first) {
 				t.Errorf("seed %d: %s starts from %v, another strategy from %v", r.Seed, r.Strategy, first, prev)
 			}
+			// Same split and initial set: the round-0 model and its test and
+			// validation accuracy are the same too.
+			if p := round0[r.Seed]; p.TestAcc != recs[0].TestAcc || p.ValAcc != recs[0].ValAcc || p.TestLoss != recs[0].TestLoss {
+				t.Errorf("seed %d: round 0 of %s differs: %+v vs %+v", r.Seed, r.Strategy, recs[0], p)
+			}
 		} else {
 			init[r.Seed] = first
+			round0[r.Seed] = recs[0]
 		}
 	}
 	if slices.Equal(init[1], init[2]) {

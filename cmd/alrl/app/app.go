@@ -43,6 +43,8 @@ policy acting in one AL environment. Start with the shipped default:
    alrl sweep -c builtin:mnist -j 2   # several strategies x seeds, then a report
    alrl report runs/sweep-mnist`,
 		Version: Version,
+		// --set values are YAML ("seeds=[1,2,3]"): never split them at commas.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},

@@ -191,7 +191,7 @@ Examples:
 			&cli.Float64Flag{Name: "level", Value: 0.95, Usage: "confidence level of intervals"},
 			&cli.Float64Flag{Name: "alpha", Value: 0.05, Usage: "significance level of the penalty matrix"},
 			&cli.StringFlag{Name: "baseline", Value: "random", Usage: "strategy the others are compared with"},
-			&cli.Float64SliceFlag{Name: "targets", Usage: "target accuracies for labels-to-target (default: the runs' targets)"},
+			&cli.Float64SliceFlag{Name: "targets", Usage: "a target accuracy for labels-to-target (repeatable; default: the runs' targets)"},
 			&cli.Float64Flag{Name: "saturation", Usage: "penalty matrix only up to the budget where every method reaches this fraction of its final accuracy (0 = all budgets)"},
 		},
 		Action: func(c *cli.Context) error {

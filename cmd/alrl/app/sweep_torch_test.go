@@ -74,7 +74,13 @@ func writeMoonsSweep(t *testing.T, axes string) (sweep, out string) {
 
 func TestSweepReportReproduce(t *testing.T) {
 	sweep, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy], seed: [1, 2]}\n")
-	stdout, err := runCLI(t, "sweep", "-c", sweep, "--in-process", "-j", "2", "--threads", "1", "--dry-run")
+	// --set values are YAML, commas included.
+	one, _ := writeMoonsSweep(t, "  - grid: {strategy: [random]}\n")
+	stdout, err := runCLI(t, "sweep", "-c", one, "--dry-run", "--set", "seeds=[7,8]")
+	if err != nil || strings.Count(stdout, "to run") != 2 || !strings.Contains(stdout, "random-seed8") {
+		t.Fatalf("dry run with --set seeds=[7,8]: %v\n%s", err, stdout)
+	}
+	stdout, err = runCLI(t, "sweep", "-c", sweep, "--in-process", "-j", "2", "--threads", "1", "--dry-run")
 	if err != nil || strings.Count(stdout, "to run") != 4 {
 		t.Fatalf("dry run: %v\n%s", err, stdout)
 	}
@@ -106,7 +112,7 @@ func TestSweepReportReproduce(t *testing.T) {
 	}
 	// report on the runs folder, elsewhere, with options.
 	rdir := filepath.Join(t.TempDir(), "r")
-	if stdout, err = runCLI(t, "report", "--out", rdir, "--alpha", "0.1", "--targets", "0.7,0.9", filepath.Join(out, "runs")); err != nil {
+	if stdout, err = runCLI(t, "report", "--out", rdir, "--alpha", "0.1", "--targets", "0.7", "--targets", "0.9", filepath.Join(out, "runs")); err != nil {
 		t.Fatalf("report: %v\n%s", err, stdout)
 	}
 	if b, _ := os.ReadFile(filepath.Join(rdir, "report.md")); !strings.Contains(string(b), "labels to 0.9") || !strings.Contains(string(b), "p < 0.1") {
