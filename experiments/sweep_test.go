@@ -566,3 +566,36 @@ func TestSweepInterruptedRunsStayPending(t *testing.T) {
 		t.Errorf("rerun: %v %v", res.Index.Counts, err)
 	}
 }
+
+func TestSweepPrepareChecksExistingRunFolders(t *testing.T) {
+	path, out := writeSweep(t, "name: prep\nbase: base.yaml\naxes:\n  - grid: {strategy: [random]}")
+	s, err := LoadSweep(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Runs[0].Config.Name != "prep" {
+		t.Errorf("run config name %q, want the sweep's", s.Runs[0].Config.Name)
+	}
+	if err := s.Prepare(out); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(out, s.Runs[0].Dir, "config.yaml")
+	// Another name (same identity) is kept as it is.
+	c := s.Runs[0].Config
+	c.Name = "renamed"
+	b, _ := c.YAML()
+	os.WriteFile(cfgPath, b, 0o644)
+	if err := s.Prepare(out); err != nil {
+		t.Errorf("renamed run config: %v", err)
+	}
+	if got, _ := os.ReadFile(cfgPath); string(got) != string(b) {
+		t.Error("Prepare rewrote a config with the same identity")
+	}
+	// A different config in the run's folder is refused.
+	c.AL.K = 3
+	b, _ = c.YAML()
+	os.WriteFile(cfgPath, b, 0o644)
+	if err := s.Prepare(out); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Errorf("foreign config: %v", err)
+	}
+}

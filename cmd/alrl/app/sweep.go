@@ -137,7 +137,12 @@ Examples:
 				res.Index.Counts[experiments.StatusDone], res.Skipped, len(res.Failed), len(s.Runs), time.Since(start).Seconds(), experiments.SweepIndexPath(out))
 			if c.Bool("report") && res.Index.Counts[experiments.StatusDone] > 0 {
 				dir := filepath.Join(out, "report")
-				if rerr := writeReport([]string{filepath.Join(out, "runs")}, dir, report.Options{Title: s.Config.Name}, c); rerr != nil {
+				// This sweep's runs only: OUT/runs may hold runs of an earlier version of the sweep.
+				var runDirs []string
+				for _, r := range s.Runs {
+					runDirs = append(runDirs, filepath.Join(out, r.Dir))
+				}
+				if rerr := writeReport(runDirs, dir, report.Options{Title: s.Config.Name}, c); rerr != nil {
 					err = errors.Join(err, fmt.Errorf("report: %w", rerr))
 				}
 			}
