@@ -99,3 +99,44 @@ func TestSlurmArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestSlurmRerunWaitsForActiveJob interrupts a sweep right after it
+// submitted its job array, then reruns it while the job is still active: the
+// rerun waits for the job and collects its results instead of submitting the
+// runs again.
+func TestSlurmRerunWaitsForActiveJob(t *testing.T) {
+	slurmtest.Start(t)
+	path, out := writeSweep(t, "base: base.yaml\nconfig: {learner: {backend: testslow}}\naxes:\n  - grid: {strategy: [entropy, random], seed: [1]}\nslurm: {poll: 200ms}\n")
+	s, err := LoadSweep(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(out)
+	ex := &Slurm{Config: s.Config.Slurm, Dir: abs, Sweep: s.Config.Name, Command: []string{os.Args[0], "sweep-task"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = RunSweep(ctx, s, out, SweepOptions{Executor: ex, OnChange: func(r RunStatus) {
+		if r.Status == StatusRunning {
+			cancel() // submitted: leave the job to the cluster
+		}
+	}})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("interrupted sweep: %v", err)
+	}
+	jobs := readJobsFile(t, abs)
+	if len(jobs) != 1 {
+		t.Fatalf("jobs after the interruption: %+v", jobs)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel2()
+	if active, err := ex.active(ctx2, jobs[0].ID); err != nil || !active {
+		t.Fatalf("job %s is no longer active (%v); the test needs it running at the rerun", jobs[0].ID, err)
+	}
+	res, err := RunSweep(ctx2, s, out, SweepOptions{Executor: ex})
+	if err != nil || res.Index.Counts[StatusDone] != 2 {
+		t.Fatalf("rerun: %v %v", res.Index.Counts, err)
+	}
+	if jobs := readJobsFile(t, abs); len(jobs) != 1 {
+		t.Errorf("the rerun submitted again: %d jobs", len(jobs))
+	}
+}

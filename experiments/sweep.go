@@ -192,7 +192,7 @@ func ParseSweep(name string, data []byte, baseDir string, sets []string) (*Sweep
 		for _, seed := range cfg.Seeds {
 			for _, st := range cfg.Strategies {
 				rc := runConfig(cfg, st, seed)
-				rc.Out = sc.Out
+				rc.Name, rc.Out = sc.Name, sc.Out
 				id, err := RunID(rc)
 				if err != nil {
 					return nil, err

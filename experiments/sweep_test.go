@@ -308,6 +308,7 @@ func TestSweepPairedInitialSets(t *testing.T) {
 		t.Fatalf("counts %v", res.Index.Counts)
 	}
 	init := map[uint64][]int{}
+	round0 := map[uint64]envs.Record{}
 	for _, r := range res.Index.Runs {
 		recs := readRounds(t, filepath.Join(out, r.Dir))
 		first := slices.Clone(recs[0].Chosen)
@@ -319,8 +320,14 @@ func TestSweepPairedInitialSets(t *testing.T) {
 			if !slices.Equal(prev, first) {
 				t.Errorf("seed %d: %s starts from %v, another strategy from %v", r.Seed, r.Strategy, first, prev)
 			}
+			// Same split and initial set: the round-0 model and its test and
+			// validation accuracy are the same too.
+			if p := round0[r.Seed]; p.TestAcc != recs[0].TestAcc || p.ValAcc != recs[0].ValAcc || p.TestLoss != recs[0].TestLoss {
+				t.Errorf("seed %d: round 0 of %s differs: %+v vs %+v", r.Seed, r.Strategy, recs[0], p)
+			}
 		} else {
 			init[r.Seed] = first
+			round0[r.Seed] = recs[0]
 		}
 	}
 	if slices.Equal(init[1], init[2]) {
@@ -557,5 +564,38 @@ func TestSweepInterruptedRunsStayPending(t *testing.T) {
 	res, _, err = localSweep(t, path, 2, 0)
 	if err != nil || res.Index.Counts[StatusDone] != 2 {
 		t.Errorf("rerun: %v %v", res.Index.Counts, err)
+	}
+}
+
+func TestSweepPrepareChecksExistingRunFolders(t *testing.T) {
+	path, out := writeSweep(t, "name: prep\nbase: base.yaml\naxes:\n  - grid: {strategy: [random]}")
+	s, err := LoadSweep(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Runs[0].Config.Name != "prep" {
+		t.Errorf("run config name %q, want the sweep's", s.Runs[0].Config.Name)
+	}
+	if err := s.Prepare(out); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(out, s.Runs[0].Dir, "config.yaml")
+	// Another name (same identity) is kept as it is.
+	c := s.Runs[0].Config
+	c.Name = "renamed"
+	b, _ := c.YAML()
+	os.WriteFile(cfgPath, b, 0o644)
+	if err := s.Prepare(out); err != nil {
+		t.Errorf("renamed run config: %v", err)
+	}
+	if got, _ := os.ReadFile(cfgPath); string(got) != string(b) {
+		t.Error("Prepare rewrote a config with the same identity")
+	}
+	// A different config in the run's folder is refused.
+	c.AL.K = 3
+	b, _ = c.YAML()
+	os.WriteFile(cfgPath, b, 0o644)
+	if err := s.Prepare(out); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Errorf("foreign config: %v", err)
 	}
 }

@@ -92,12 +92,19 @@ func (s *Sweep) Prepare(out string) error {
 			return err
 		}
 		old, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
-		switch {
-		case err == nil && string(old) != string(b):
-			return fmt.Errorf("%s/config.yaml differs from the sweep's config for this run; move the folder away or use another out", dir)
-		case err == nil:
+		if err == nil {
+			// Same identity (only name or out differ): keep the folder's file,
+			// which its checkpoint was made with.
+			oc, derr := DecodeConfig(filepath.Join(dir, "config.yaml"), old)
+			if derr != nil {
+				return derr
+			}
+			if id, _ := RunID(oc); id != r.ID {
+				return fmt.Errorf("%s/config.yaml differs from the sweep's config for this run; move the folder away or use another out", dir)
+			}
 			continue
-		case !errors.Is(err, os.ErrNotExist):
+		}
+		if !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {

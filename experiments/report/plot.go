@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -39,12 +40,15 @@ func plotCurves(title string, groups []*Group, level float64) (png, svg []byte, 
 		}
 		col := colours[i%len(colours)]
 		if len(g.Runs) > 1 {
+			// Accuracies live in [0, 1]; a t-interval from few seeds may not
+			// (the CSV keeps the unclipped bounds).
+			clip := func(y float64) float64 { return math.Max(0, math.Min(1, y)) }
 			band := make(plotter.XYs, 0, 2*len(g.Curve))
 			for _, c := range g.Curve {
-				band = append(band, plotter.XY{X: float64(c.Labels), Y: c.Acc.Hi})
+				band = append(band, plotter.XY{X: float64(c.Labels), Y: clip(c.Acc.Hi)})
 			}
 			for j := len(g.Curve) - 1; j >= 0; j-- {
-				band = append(band, plotter.XY{X: float64(g.Curve[j].Labels), Y: g.Curve[j].Acc.Lo})
+				band = append(band, plotter.XY{X: float64(g.Curve[j].Labels), Y: clip(g.Curve[j].Acc.Lo)})
 			}
 			if poly, err := plotter.NewPolygon(band); err == nil {
 				poly.Color = color.NRGBA{R: col.R, G: col.G, B: col.B, A: 40} // not premultiplied

@@ -137,7 +137,12 @@ Examples:
 				res.Index.Counts[experiments.StatusDone], res.Skipped, len(res.Failed), len(s.Runs), time.Since(start).Seconds(), experiments.SweepIndexPath(out))
 			if c.Bool("report") && res.Index.Counts[experiments.StatusDone] > 0 {
 				dir := filepath.Join(out, "report")
-				if rerr := writeReport([]string{filepath.Join(out, "runs")}, dir, report.Options{Title: s.Config.Name}, c); rerr != nil {
+				// This sweep's runs only: OUT/runs may hold runs of an earlier version of the sweep.
+				var runDirs []string
+				for _, r := range s.Runs {
+					runDirs = append(runDirs, filepath.Join(out, r.Dir))
+				}
+				if rerr := writeReport(runDirs, dir, report.Options{Title: s.Config.Name}, c); rerr != nil {
 					err = errors.Join(err, fmt.Errorf("report: %w", rerr))
 				}
 			}
@@ -191,7 +196,7 @@ Examples:
 			&cli.Float64Flag{Name: "level", Value: 0.95, Usage: "confidence level of intervals"},
 			&cli.Float64Flag{Name: "alpha", Value: 0.05, Usage: "significance level of the penalty matrix"},
 			&cli.StringFlag{Name: "baseline", Value: "random", Usage: "strategy the others are compared with"},
-			&cli.Float64SliceFlag{Name: "targets", Usage: "target accuracies for labels-to-target (default: the runs' targets)"},
+			&cli.Float64SliceFlag{Name: "targets", Usage: "a target accuracy for labels-to-target (repeatable; default: the runs' targets)"},
 			&cli.Float64Flag{Name: "saturation", Usage: "penalty matrix only up to the budget where every method reaches this fraction of its final accuracy (0 = all budgets)"},
 		},
 		Action: func(c *cli.Context) error {

@@ -74,7 +74,13 @@ func writeMoonsSweep(t *testing.T, axes string) (sweep, out string) {
 
 func TestSweepReportReproduce(t *testing.T) {
 	sweep, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy], seed: [1, 2]}\n")
-	stdout, err := runCLI(t, "sweep", "-c", sweep, "--in-process", "-j", "2", "--threads", "1", "--dry-run")
+	// --set values are YAML, commas included.
+	one, _ := writeMoonsSweep(t, "  - grid: {strategy: [random]}\n")
+	stdout, err := runCLI(t, "sweep", "-c", one, "--dry-run", "--set", "seeds=[7,8]")
+	if err != nil || strings.Count(stdout, "to run") != 2 || !strings.Contains(stdout, "random-seed8") {
+		t.Fatalf("dry run with --set seeds=[7,8]: %v\n%s", err, stdout)
+	}
+	stdout, err = runCLI(t, "sweep", "-c", sweep, "--in-process", "-j", "2", "--threads", "1", "--dry-run")
 	if err != nil || strings.Count(stdout, "to run") != 4 {
 		t.Fatalf("dry run: %v\n%s", err, stdout)
 	}
