@@ -21,7 +21,19 @@ const (
 	CapMCDropout  Capability = "mc_dropout"         // T samples of N x C probabilities
 	CapEmbeddings Capability = "embeddings"         // N x D penultimate activations
 	CapLastLayer  Capability = "last_layer_weights" // C x D weights of the output layer
+	CapEnsemble   Capability = "ensemble"           // M matrices N x C, one per ensemble member
 )
+
+// CapabilityHint says how a config gets a learner with capability c.
+func CapabilityHint(c Capability) string {
+	switch c {
+	case CapMCDropout:
+		return "use a model with dropout layers (e.g. model.name: cnn, or add a dropout layer to model.layers)"
+	case CapEnsemble:
+		return "set learner.ensemble: M (M >= 2; Beluch et al. 2018 used 5) to train M independently initialised models"
+	}
+	return ""
+}
 
 // Labeled is a set of pool indices with the labels the oracle revealed for them.
 type Labeled struct {
@@ -108,6 +120,9 @@ func Has(l Learner, c Capability) bool {
 	if m, ok := l.(*Memo); ok {
 		l = m.Learner
 	}
+	if r, ok := l.(capabilityReporter); ok {
+		return r.HasCapability(c)
+	}
 	switch c {
 	case CapProbs:
 		return true
@@ -125,6 +140,9 @@ func Has(l Learner, c Capability) bool {
 		return ok
 	case CapLastLayer:
 		_, ok := l.(LastLayer)
+		return ok
+	case CapEnsemble:
+		_, ok := l.(Ensembler)
 		return ok
 	}
 	return false

@@ -46,6 +46,12 @@ func (m *mcModel) Embed(context.Context, []int) (*mat.Dense, error) {
 	return nil, &learner.CapabilityError{Capability: learner.CapEmbeddings, Learner: "mc fake"}
 }
 
+// MemberProbs treats the samples as ensemble members.
+func (m *mcModel) MemberProbs(_ context.Context, idx []int) ([]*mat.Dense, error) {
+	m.calls++
+	return samplesOf(m.samples, idx), nil
+}
+
 func (m *mcModel) NumClasses() int { return len(m.samples[0][0]) }
 
 // samplesOf builds T matrices of the given rows.

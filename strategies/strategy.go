@@ -24,6 +24,9 @@ type Model interface {
 	Probs(ctx context.Context, idx []int) (*mat.Dense, error)
 	MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, error)
 	Embed(ctx context.Context, idx []int) (*mat.Dense, error)
+	// MemberProbs returns one N x C matrix per ensemble member
+	// (learner.CapEnsemble, set with learner.ensemble).
+	MemberProbs(ctx context.Context, idx []int) ([]*mat.Dense, error)
 	NumClasses() int
 }
 
