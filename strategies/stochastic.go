@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
-	"strings"
 
 	"github.com/alrl/alrl/learner"
 )
@@ -226,7 +225,7 @@ func init() {
 			}
 			Register(Info{
 				Name:        name,
-				Description: fmt.Sprintf("stochastic batch acquisition: sample the batch with weights %s of the %s score (Kirsch et al. 2023)", modeWeights(mode), strings.ToUpper(base[:1])+base[1:]),
+				Description: fmt.Sprintf("stochastic batch acquisition: sample the batch with weights %s of the %s score (Kirsch et al. 2023)", modeWeights(mode), map[string]string{"bald": "BALD", "entropy": "entropy"}[base]),
 				Options:     opts,
 				New: func(o Options) (Strategy, error) {
 					beta, err := o.Float("beta")

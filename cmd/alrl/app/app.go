@@ -36,6 +36,9 @@ policy acting in one AL environment. Start with the shipped default:
    alrl train -c my.yaml --set al.budget=500 --set seeds=[0,1,2]
    alrl list strategies`,
 		Version: Version,
+		// --set values are YAML and contain commas ('seeds=[1,2]'); do not
+		// split them into several values.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
