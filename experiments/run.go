@@ -334,7 +334,11 @@ func checkNeeds(s strategies.Strategy, l learner.Learner) error {
 	}
 	for _, c := range n.Needs() {
 		if !learner.Has(l, c) {
-			return fmt.Errorf("strategy %s needs %q, which learner %s cannot provide", s.Name(), c, l.Describe())
+			msg := fmt.Sprintf("strategy %s needs %q, which learner %s cannot provide", s.Name(), c, l.Describe())
+			if h := learner.CapabilityHint(c); h != "" {
+				msg += ": " + h
+			}
+			return errors.New(msg)
 		}
 	}
 	return nil

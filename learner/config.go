@@ -17,6 +17,7 @@ type Config struct {
 	Device         string      `yaml:"device"`          // cpu, cuda:N or auto
 	Threads        int         `yaml:"threads"`         // intra-op threads; 0 = number of CPUs
 	InferenceBatch int         `yaml:"inference_batch"` // samples per forward pass at inference
+	Ensemble       int         `yaml:"ensemble"`        // M >= 2: an ensemble of M independently initialised models (0 or 1 = one)
 	Model          ModelSpec   `yaml:"model"`
 	Train          TrainConfig `yaml:"train"`
 }
@@ -79,6 +80,9 @@ func DefaultConfig() Config {
 func (c Config) Validate(inputShape []int, numClasses int) error {
 	if c.InferenceBatch < 1 {
 		return fmt.Errorf("learner.inference_batch: must be >= 1, got %d", c.InferenceBatch)
+	}
+	if c.Ensemble < 0 {
+		return fmt.Errorf("learner.ensemble: must be >= 0 (0 or 1 = a single model, M >= 2 = an ensemble of M), got %d", c.Ensemble)
 	}
 	if c.Threads < 0 {
 		return fmt.Errorf("learner.threads: must be >= 0, got %d", c.Threads)
@@ -246,5 +250,21 @@ func New(in datasets.Inputs, numClasses int, cfg Config) (Learner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.New(in, numClasses, cfg)
+	if cfg.Ensemble < 2 {
+		return b.New(in, numClasses, cfg)
+	}
+	single := cfg
+	single.Ensemble = 0
+	members := make([]Learner, 0, cfg.Ensemble)
+	for i := 0; i < cfg.Ensemble; i++ {
+		m, err := b.New(in, numClasses, single)
+		if err != nil {
+			for _, p := range members {
+				_ = p.Close()
+			}
+			return nil, fmt.Errorf("learner.ensemble: building member %d: %w", i, err)
+		}
+		members = append(members, m)
+	}
+	return NewEnsemble(members)
 }
