@@ -95,6 +95,10 @@ type Record struct {
 	QuerySeconds float64 `json:"query_seconds"`
 	Epochs       int     `json:"epochs"`
 	Chosen       []int   `json:"chosen"`
+	// Info holds what the learner or trainer reported about this round's fit
+	// (learner.FitStats.Info), e.g. the architecture Active-iNAS chose;
+	// omitted when empty.
+	Info map[string]any `json:"info,omitempty"`
 }
 
 // EndReason says why an episode ended.
@@ -270,6 +274,7 @@ func (e *Env) fitAndEvaluate(ctx context.Context, chosen []int) (Record, error) 
 	}
 	rec.TrainSeconds = time.Since(t0).Seconds()
 	rec.Epochs = st.Epochs
+	rec.Info = st.Info
 	rec.ValAcc = Float(st.ValAcc)
 	if len(e.split.Val) == 0 {
 		rec.ValAcc = Float(math.NaN())

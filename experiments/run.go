@@ -17,6 +17,7 @@ import (
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/internal/atomicfile"
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/nas"
 	"github.com/alrl/alrl/strategies"
 )
 
@@ -140,14 +141,11 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err != nil {
 		return res, fmt.Errorf("split: %w", err)
 	}
-	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
-		return res, err
-	}
 	agent, err := agents.NewHeuristic(sc.Name, sc.Options)
 	if err != nil {
 		return res, err
 	}
-	l, err := learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
+	l, err := newLearner(cfg, data, log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed)))
 	if err != nil {
 		return res, err
 	}
@@ -235,6 +233,19 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	return res, nil
 }
 
+// newLearner builds the run's learner: Active-iNAS when nas.enabled (which
+// validates the learner config against its own networks), else the fixed
+// model of learner.model.
+func newLearner(cfg Config, data *datasets.Dataset, log *zap.Logger) (learner.Learner, error) {
+	if cfg.NAS.Enabled {
+		return nas.New(data.Inputs(), data.NumClasses, cfg.Learner, cfg.NAS, nas.Options{Log: log})
+	}
+	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
+		return nil, err
+	}
+	return learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
+}
+
 // checkNeeds rejects a strategy whose declared capabilities the learner lacks.
 func checkNeeds(s strategies.Strategy, l learner.Learner) error {
 	n, ok := s.(strategies.Needer)
@@ -250,9 +261,13 @@ func checkNeeds(s strategies.Strategy, l learner.Learner) error {
 }
 
 func logRound(log *zap.Logger, r envs.Record) {
-	log.Info("round", zap.Int("round", r.Round), zap.Int("labels", r.Labels),
+	fields := []zap.Field{zap.Int("round", r.Round), zap.Int("labels", r.Labels),
 		zap.Float64("test_acc", float64(r.TestAcc)), zap.Float64("val_acc", float64(r.ValAcc)),
-		zap.Int("epochs", r.Epochs), zap.Float64("train_s", r.TrainSeconds), zap.Float64("query_s", r.QuerySeconds))
+		zap.Int("epochs", r.Epochs), zap.Float64("train_s", r.TrainSeconds), zap.Float64("query_s", r.QuerySeconds)}
+	if len(r.Info) > 0 {
+		fields = append(fields, zap.Any("info", r.Info))
+	}
+	log.Info("round", fields...)
 }
 
 // checkpoint is the state saved after every round.
@@ -295,7 +310,8 @@ func saveRound(dir string, env *envs.Env, records []envs.Record, elapsed time.Du
 	}
 	ents, _ := os.ReadDir(ckDir)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "weights-") && e.Name() != wname {
+		// Learners may write side files named after the weights (wname + ".x").
+		if strings.HasPrefix(e.Name(), "weights-") && e.Name() != wname && !strings.HasPrefix(e.Name(), wname+".") {
 			_ = os.Remove(filepath.Join(ckDir, e.Name()))
 		}
 	}

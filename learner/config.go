@@ -103,16 +103,30 @@ func (c Config) Validate(inputShape []int, numClasses int) error {
 	if t.Patience < 0 || t.MinEpochSamples < 0 || t.WeightDecay < 0 {
 		return fmt.Errorf("learner.train: patience, min_epoch_samples and weight_decay must be >= 0")
 	}
-	_, err := c.Model.Resolve(inputShape, numClasses)
-	return err
+	arch, err := c.Model.Resolve(inputShape, numClasses)
+	if err != nil {
+		return err
+	}
+	return CheckLayers(c.Backend, arch)
 }
 
 // Factory builds a learner over the label-free inputs of a data set.
 type Factory func(in datasets.Inputs, numClasses int, cfg Config) (Learner, error)
 
 type backend struct {
-	factory Factory
-	doc     string
+	factory    Factory
+	doc        string
+	layerCheck func(Layer) error
+}
+
+// BackendOption configures a backend at registration.
+type BackendOption func(*backend)
+
+// WithLayerCheck declares which layers a backend can build: check returns an
+// error (saying why) for a layer the backend cannot build. A backend
+// registered without it is assumed to build every type in LayerTypes.
+func WithLayerCheck(check func(Layer) error) BackendOption {
+	return func(b *backend) { b.layerCheck = check }
 }
 
 var (
@@ -122,10 +136,48 @@ var (
 
 // RegisterBackend makes a learner backend available by name; backends call it
 // from init in files compiled under their build tag.
-func RegisterBackend(name, doc string, f Factory) {
+func RegisterBackend(name, doc string, f Factory, opts ...BackendOption) {
+	b := backend{factory: f, doc: doc}
+	for _, o := range opts {
+		o(&b)
+	}
 	backendsMu.Lock()
 	defer backendsMu.Unlock()
-	backends[name] = backend{factory: f, doc: doc}
+	backends[name] = b
+}
+
+// CheckLayers returns an error naming the first layer of arch that the named
+// backend ("" = the default) cannot build, and the compiled-in backends that
+// can. A backend that is not compiled in is not checked (New reports it).
+func CheckLayers(backendName string, arch Architecture) error {
+	if backendName == "" {
+		backendName = DefaultBackend()
+	}
+	backendsMu.RLock()
+	defer backendsMu.RUnlock()
+	b, ok := backends[backendName]
+	if !ok || b.layerCheck == nil {
+		return nil
+	}
+	for i, l := range arch.Layers {
+		err := b.layerCheck(l.Layer)
+		if err == nil {
+			continue
+		}
+		var others []string
+		for n, o := range backends {
+			if n != backendName && (o.layerCheck == nil || o.layerCheck(l.Layer) == nil) {
+				others = append(others, n)
+			}
+		}
+		sort.Strings(others)
+		hint := "no compiled-in backend builds it; rebuild with -tags torch (make build) and use learner.backend: torch"
+		if len(others) > 0 {
+			hint = "use learner.backend: " + strings.Join(others, " or ")
+		}
+		return fmt.Errorf("learner.model.layers[%d] (%s): backend %s cannot build this layer (%v); %s", i, l.Type, backendName, err, hint)
+	}
+	return nil
 }
 
 // Backends returns the names of the compiled-in backends, sorted.
@@ -169,6 +221,15 @@ func New(in datasets.Inputs, numClasses int, cfg Config) (Learner, error) {
 		}
 		return nil, fmt.Errorf("learner.backend: %q is not compiled into this binary (available: %s); the torch backend needs `-tags torch` (make build)",
 			name, strings.Join(Backends(), ", "))
+	}
+	if b.layerCheck != nil {
+		arch, err := cfg.Model.Resolve(in.Shape(), numClasses)
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckLayers(name, arch); err != nil {
+			return nil, err
+		}
 	}
 	return b.factory(in, numClasses, cfg)
 }
