@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 30m
 
 include mk/torch.mk
 
-.PHONY: all deps apt gomod build run test vet bench clean
+.PHONY: all deps apt gomod build run test vet bench bench-large clean
 
 all: build
 
@@ -51,8 +51,16 @@ test: deps
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -timeout $(TEST_TIMEOUT) ./...
 
-bench: deps
+# bench: the learner's pool-scoring benchmarks, then every registered
+# strategy's query time on the 60,000-image MNIST pool (k = 10 and 100).
+bench: build
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/torch/
+	./$(BIN) bench --out runs/bench/mnist.csv
+
+# bench-large: core-set, BADGE and entropy on 1,000,000 synthetic samples
+# (D = 128, k = 1,000), with peak memory.
+bench-large: build
+	./$(BIN) bench --synthetic --out runs/bench/synthetic.csv
 
 clean:
 	rm -rf bin .build

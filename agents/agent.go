@@ -44,7 +44,7 @@ func (h *Heuristic) Name() string { return h.Strategy.Name() }
 
 // Act asks the strategy for obs.K of the candidates.
 func (h *Heuristic) Act(ctx context.Context, obs envs.Observation) ([]int, error) {
-	q := strategies.Query{Model: obs.Model, Candidates: obs.Candidates, Labeled: obs.Labeled, K: obs.K, RNG: obs.RNG}
+	q := strategies.Query{Model: obs.Model, Candidates: obs.Candidates, Labeled: obs.Labeled, K: obs.K, RNG: obs.RNG, Round: obs.Round}
 	sel, err := h.Strategy.Select(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("round %d: %w", obs.Round, err)

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/alrl/alrl/datasets"
@@ -21,7 +23,7 @@ import (
 // Config is the `al:` section of an experiment config.
 type Config struct {
 	InitSize   int    `yaml:"init_size"`  // n0, the initial labeled set
-	InitMode   string `yaml:"init_mode"`  // random | balanced (balanced uses true labels: simulation only)
+	InitMode   string `yaml:"init_mode"`  // random | balanced (balanced uses true labels: simulation only) | a cold-start selector the runner supplies (typiclust)
 	K          int    `yaml:"k"`          // labels acquired per round
 	Budget     int    `yaml:"budget"`     // total labels, initial set included
 	Rounds     int    `yaml:"rounds"`     // maximum acquisition rounds; 0 = until the budget is spent
@@ -33,11 +35,13 @@ func DefaultConfig() Config {
 	return Config{InitSize: 20, InitMode: "balanced", K: 10, Budget: 300}
 }
 
-// Validate checks the config against the pool size.
-func (c Config) Validate(poolSize, numClasses int) error {
+// Validate checks the config against the pool size. init_mode must be random,
+// balanced, or one of coldStart: the names of the label-free initial-set
+// selectors the caller can supply (see WithInitialSelector).
+func (c Config) Validate(poolSize, numClasses int, coldStart ...string) error {
 	switch {
-	case c.InitMode != "random" && c.InitMode != "balanced":
-		return fmt.Errorf("al.init_mode: %q is not one of random, balanced", c.InitMode)
+	case c.InitMode != "random" && c.InitMode != "balanced" && (c.InitMode == "" || !slices.Contains(coldStart, c.InitMode)):
+		return fmt.Errorf("al.init_mode: %q is not one of %s", c.InitMode, strings.Join(append([]string{"random", "balanced"}, coldStart...), ", "))
 	case c.InitSize < 1:
 		return fmt.Errorf("al.init_size: must be >= 1, got %d", c.InitSize)
 	case c.K < 1:
@@ -144,11 +148,39 @@ type Env struct {
 	cands     []int
 	done      EndReason
 	started   bool
+
+	initMode string          // the init_mode initSel serves
+	initSel  InitialSelector // cold-start selector for initMode, or nil
+}
+
+// InitialSelector chooses the initial labeled set from the pool's raw inputs
+// without looking at any label (a cold start, e.g. TypiClust). envs knows no
+// selector by name: the runner supplies one with WithInitialSelector for the
+// al.init_mode values beyond random and balanced.
+type InitialSelector interface {
+	SelectInitial(ctx context.Context, in learner.InputSource, pool []int, n int, rng *rand.Rand) ([]int, error)
+}
+
+// Option configures an Env at construction.
+type Option func(*Env)
+
+// WithInitialSelector makes al.init_mode = mode draw the initial labeled set
+// with sel.
+func WithInitialSelector(mode string, sel InitialSelector) Option {
+	return func(e *Env) { e.initMode, e.initSel = mode, sel }
 }
 
 // New builds an environment; it validates the config and the split.
-func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Config) (*Env, error) {
-	if err := cfg.Validate(len(split.Pool), data.NumClasses); err != nil {
+func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Config, opts ...Option) (*Env, error) {
+	var o Env
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var cold []string
+	if o.initSel != nil {
+		cold = append(cold, o.initMode)
+	}
+	if err := cfg.Validate(len(split.Pool), data.NumClasses, cold...); err != nil {
 		return nil, err
 	}
 	if len(split.Test) == 0 {
@@ -158,7 +190,8 @@ func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Co
 	if !ok {
 		m = learner.NewMemo(l)
 	}
-	return &Env{cfg: cfg, data: data, split: split, model: m, oracle: NewOracle(data.Y, split.Pool)}, nil
+	return &Env{cfg: cfg, data: data, split: split, model: m, oracle: NewOracle(data.Y, split.Pool),
+		initMode: o.initMode, initSel: o.initSel}, nil
 }
 
 // Oracle returns the episode's oracle (for its query count).
@@ -198,7 +231,7 @@ func (e *Env) Reset(ctx context.Context, seed uint64) (Observation, Record, erro
 	e.oracle = NewOracle(e.data.Y, e.split.Pool)
 	e.done = NotDone
 	e.started = true
-	init, err := e.initialSet(RNG(seed, 0, "init"))
+	init, err := e.initialSet(ctx, RNG(seed, 0, "init"))
 	if err != nil {
 		return Observation{}, Record{}, err
 	}
@@ -215,7 +248,10 @@ func (e *Env) Reset(ctx context.Context, seed uint64) (Observation, Record, erro
 	return e.observe(), rec, nil
 }
 
-func (e *Env) initialSet(rng *rand.Rand) ([]int, error) {
+func (e *Env) initialSet(ctx context.Context, rng *rand.Rand) ([]int, error) {
+	if e.initSel != nil && e.cfg.InitMode == e.initMode {
+		return e.coldStart(ctx, rng)
+	}
 	pool := append([]int(nil), e.split.Pool...)
 	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 	n := e.cfg.InitSize
@@ -247,6 +283,27 @@ func (e *Env) initialSet(rng *rand.Rand) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// coldStart asks the initial-set selector for init_size pool indices and
+// checks its answer.
+func (e *Env) coldStart(ctx context.Context, rng *rand.Rand) ([]int, error) {
+	n := e.cfg.InitSize
+	sel, err := e.initSel.SelectInitial(ctx, learner.DatasetInputs(e.data.Inputs()), append([]int(nil), e.split.Pool...), n, rng)
+	if err != nil {
+		return nil, fmt.Errorf("al.init_mode %s: %w", e.initMode, err)
+	}
+	if len(sel) != n {
+		return nil, fmt.Errorf("al.init_mode %s: the selector returned %d indices, al.init_size is %d", e.initMode, len(sel), n)
+	}
+	seen := make(map[int]bool, n)
+	for _, i := range sel {
+		if seen[i] || !e.oracle.InPool(i) {
+			return nil, fmt.Errorf("al.init_mode %s: the selector returned pool index %d twice or from outside the pool", e.initMode, i)
+		}
+		seen[i] = true
+	}
+	return sel, nil
 }
 
 func (e *Env) reveal(idx []int) error {

@@ -144,8 +144,15 @@ func (c Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Strategies {
-		if _, err := strategies.New(s.Name, s.Options); err != nil {
-			errs = append(errs, fmt.Errorf("strategies[%d]: %w", i, err))
+		if _, err := strategies.Lookup(s.Name); err != nil {
+			errs = append(errs, fmt.Errorf("strategies[%d].name: %w", i, err))
+		} else if _, err := strategies.New(s.Name, s.Options); err != nil {
+			var ce *strategies.ConfigError
+			if errors.As(err, &ce) {
+				errs = append(errs, fmt.Errorf("strategies[%d].%s: %w", i, ce.Path, ce.Err))
+			} else {
+				errs = append(errs, fmt.Errorf("strategies[%d]: %w", i, err))
+			}
 		}
 		if seen[s.ID()] {
 			errs = append(errs, fmt.Errorf("strategies[%d]: %q appears twice; give one a distinct label", i, s.ID()))
@@ -154,6 +161,9 @@ func (c Config) Validate() error {
 		if strings.ContainsAny(s.ID(), `/\ `) {
 			errs = append(errs, fmt.Errorf("strategies[%d].label: %q must not contain slashes or spaces (it names a folder)", i, s.ID()))
 		}
+	}
+	if err := checkInitMode(c.AL.InitMode); err != nil {
+		errs = append(errs, err)
 	}
 	for i, t := range c.Targets {
 		if t <= 0 || t > 1 {

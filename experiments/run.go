@@ -153,7 +153,11 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err := checkNeeds(agent.Strategy, l); err != nil {
 		return res, err
 	}
-	env, err := envs.New(data, split, l, cfg.AL)
+	initOpts, err := initOptions(cfg.AL.InitMode)
+	if err != nil {
+		return res, err
+	}
+	env, err := envs.New(data, split, l, cfg.AL, initOpts...)
 	if err != nil {
 		return res, err
 	}
@@ -203,7 +207,7 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 		t0 := time.Now()
 		action, err := agent.Act(ctx, obs)
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("%w\n(nothing of this round was applied; the checkpoint holds round %d: fix the cause and continue with --resume)", err, env.Round())
 		}
 		qs := time.Since(t0).Seconds()
 		var rec envs.Record

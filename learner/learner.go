@@ -21,6 +21,8 @@ const (
 	CapMCDropout  Capability = "mc_dropout"         // T samples of N x C probabilities
 	CapEmbeddings Capability = "embeddings"         // N x D penultimate activations
 	CapLastLayer  Capability = "last_layer_weights" // C x D weights of the output layer
+	CapInputs     Capability = "inputs"             // N x D raw (flattened) inputs of pool samples
+	CapInputGrads Capability = "input_gradients"    // logits and their gradients w.r.t. arbitrary inputs
 )
 
 // Labeled is a set of pool indices with the labels the oracle revealed for them.
@@ -128,6 +130,12 @@ func Has(l Learner, c Capability) bool {
 		return ok
 	case CapLastLayer:
 		_, ok := l.(LastLayer)
+		return ok
+	case CapInputs:
+		_, ok := l.(InputSource)
+		return ok
+	case CapInputGrads:
+		_, ok := l.(InputGrader)
 		return ok
 	}
 	return false

@@ -18,6 +18,7 @@ type Memo struct {
 	Learner
 	mu    sync.Mutex
 	cache map[memoKey]any
+	hits  map[memoKey]int
 	// Calls counts underlying computations per capability (for tests and logs).
 	Calls map[Capability]int
 }
@@ -31,7 +32,20 @@ type memoKey struct {
 
 // NewMemo wraps l.
 func NewMemo(l Learner) *Memo {
-	return &Memo{Learner: l, cache: map[memoKey]any{}, Calls: map[Capability]int{}}
+	return &Memo{Learner: l, cache: map[memoKey]any{}, hits: map[memoKey]int{}, Calls: map[Capability]int{}}
+}
+
+// Clone returns a Memo over the same learner that starts with the same
+// cached results (shared, not copied: cached matrices are read-only) and its
+// own hit and call counts; what the clone computes later stays in the clone.
+func (m *Memo) Clone() *Memo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := NewMemo(m.Learner)
+	for k, v := range m.cache {
+		c.cache[k] = v
+	}
+	return c
 }
 
 // Reset forgets every cached result; call it after the learner is refit.
@@ -39,6 +53,17 @@ func (m *Memo) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cache = map[memoKey]any{}
+	m.hits = map[memoKey]int{}
+}
+
+// Hits returns how often the cached result of capability c (with T samples,
+// 0 unless c is CapMCDropout) for exactly these indices was served from the
+// cache since it was computed; the speed harness uses it to see which
+// precomputed results a strategy used.
+func (m *Memo) Hits(c Capability, T int, idx []int) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hits[key(c, T, idx)]
 }
 
 func key(c Capability, t int, idx []int) memoKey {
@@ -55,6 +80,9 @@ func (m *Memo) get(k memoKey) (any, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.cache[k]
+	if ok {
+		m.hits[k]++
+	}
 	return v, ok
 }
 
@@ -138,4 +166,29 @@ func (m *Memo) LastLayerWeights() (*mat.Dense, error) {
 		return nil, &CapabilityError{Capability: CapLastLayer, Learner: m.Learner.Describe()}
 	}
 	return l.LastLayerWeights()
+}
+
+// Inputs returns the raw flattened inputs of pool samples, or a
+// CapabilityError. They are not cached: gathering them is cheap and a pool's
+// inputs can be large.
+func (m *Memo) Inputs(ctx context.Context, idx []int) (*mat.Dense, error) {
+	s, ok := m.Learner.(InputSource)
+	if !ok {
+		return nil, &CapabilityError{Capability: CapInputs, Learner: m.Learner.Describe()}
+	}
+	return s.Inputs(ctx, idx)
+}
+
+// InputGrads returns the logits at x and their gradients with respect to x,
+// or a CapabilityError. Nothing is cached: x is usually a perturbed input.
+func (m *Memo) InputGrads(ctx context.Context, x *mat.Dense) (*mat.Dense, []*mat.Dense, error) {
+	g, ok := m.Learner.(InputGrader)
+	if !ok {
+		return nil, nil, &CapabilityError{Capability: CapInputGrads, Learner: m.Learner.Describe(),
+			Hint: "use a learner backend that differentiates its inputs (torch)"}
+	}
+	m.mu.Lock()
+	m.Calls[CapInputGrads]++
+	m.mu.Unlock()
+	return g.InputGrads(ctx, x)
 }

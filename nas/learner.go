@@ -402,6 +402,26 @@ func (l *Learner) LastLayerWeights() (*mat.Dense, error) {
 	return w.LastLayerWeights()
 }
 
+// Inputs returns the raw flattened inputs of pool samples (they do not
+// depend on the architecture).
+func (l *Learner) Inputs(ctx context.Context, idx []int) (*mat.Dense, error) {
+	if s, ok := l.cur.(learner.InputSource); ok {
+		return s.Inputs(ctx, idx)
+	}
+	return learner.DatasetInputs(l.in).Inputs(ctx, idx)
+}
+
+// InputGrads returns the current network's logits at x and their gradients
+// with respect to x, or a CapabilityError when its backend cannot.
+func (l *Learner) InputGrads(ctx context.Context, x *mat.Dense) (*mat.Dense, []*mat.Dense, error) {
+	g, ok := l.cur.(learner.InputGrader)
+	if !ok {
+		return nil, nil, &learner.CapabilityError{Capability: learner.CapInputGrads, Learner: l.Describe(),
+			Hint: "use a learner backend that differentiates its inputs (torch)"}
+	}
+	return g.InputGrads(ctx, x)
+}
+
 // NumClasses returns C.
 func (l *Learner) NumClasses() int { return l.c }
 

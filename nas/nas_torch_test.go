@@ -111,6 +111,20 @@ func TestEveryArchitectureForwardShape(t *testing.T) {
 				if err != nil || len(mc) != 2 {
 					t.Fatalf("%s %v: MC dropout: %v", tc.kind, l.Arch(), err)
 				}
+				x, err := l.Inputs(ctx, idx[:2])
+				if err != nil {
+					t.Fatal(err)
+				}
+				logits, grads, err := l.InputGrads(ctx, x)
+				if err != nil {
+					t.Fatalf("%s %v: input gradients: %v", tc.kind, l.Arch(), err)
+				}
+				if r, c := logits.Dims(); r != 2 || c != 10 || len(grads) != 10 {
+					t.Fatalf("%s %v: logits %dx%d and %d gradients, want 2x10 and 10", tc.kind, l.Arch(), r, c, len(grads))
+				}
+				if r, c := grads[0].Dims(); r != 2 || c != dim {
+					t.Fatalf("%s %v: gradient %dx%d, want 2x%d", tc.kind, l.Arch(), r, c, dim)
+				}
 				l.Close()
 			}
 		}

@@ -1,6 +1,7 @@
 package strategies
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -95,7 +96,7 @@ func New(name string, opts map[string]any) (Strategy, error) {
 			if len(names) > 0 {
 				list = strings.Join(names, ", ")
 			}
-			return nil, fmt.Errorf("strategy %s: unknown option %q (known options: %s)", name, k, list)
+			return nil, &ConfigError{Path: "options." + k, Err: fmt.Errorf("strategy %s has no option %q (known options: %s)", name, k, list)}
 		}
 	}
 	o := Options{strategy: name, values: opts, defaults: map[string]any{}}
@@ -104,6 +105,10 @@ func New(name string, opts map[string]any) (Strategy, error) {
 	}
 	s, err := info.New(o)
 	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return nil, err // already located by its path below this strategy
+		}
 		return nil, fmt.Errorf("strategy %s: %w", name, err)
 	}
 	return s, nil
@@ -123,6 +128,12 @@ func (o Options) raw(name string) any {
 	}
 	return o.defaults[name]
 }
+
+// Value returns an option's raw value as configured (or its registered
+// default): YAML mappings arrive as map[string]any and sequences as []any, so
+// a composite strategy can read a nested strategy config and pass it to
+// NewNested.
+func (o Options) Value(name string) any { return o.raw(name) }
 
 // Int returns an integer option.
 func (o Options) Int(name string) (int, error) {

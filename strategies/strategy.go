@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -34,6 +34,7 @@ type Query struct {
 	Labeled    []int      // pool indices labeled so far
 	K          int        // how many to choose
 	RNG        *rand.Rand // the run's randomness for this round
+	Round      int        // acquisition round (1 for the first query); 0 when the caller does not say
 }
 
 // Strategy chooses K of the candidates.
@@ -86,16 +87,77 @@ func TopK(scores []float64, candidates []int, k int) ([]int, error) {
 			return nil, fmt.Errorf("score of pool index %d is NaN (the model's outputs are probably NaN: check the learning rate and the input data)", candidates[i])
 		}
 	}
-	order := make([]int, len(scores))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
 	out := make([]int, k)
+	if k == 0 {
+		return out, nil
+	}
+	// Rank order: higher score first, then earlier position; a total order,
+	// so an unstable sort or a heap gives the same answer as a stable sort.
+	before := func(a, b int) bool {
+		return scores[a] > scores[b] || (scores[a] == scores[b] && a < b)
+	}
+	cmp := func(a, b int) int {
+		if before(a, b) {
+			return -1
+		}
+		if before(b, a) {
+			return 1
+		}
+		return 0
+	}
+	var order []int
+	if k <= len(scores)/8 {
+		order = topKHeap(len(scores), k, before)
+	} else {
+		order = make([]int, len(scores))
+		for i := range order {
+			order[i] = i
+		}
+	}
+	slices.SortFunc(order, cmp)
 	for i := 0; i < k; i++ {
 		out[i] = candidates[order[i]]
 	}
 	return out, nil
+}
+
+// topKHeap returns the k positions of [0, n) that rank first under before,
+// in no particular order, in O(n log k): a heap whose root is the worst kept.
+func topKHeap(n, k int, before func(a, b int) bool) []int {
+	h := make([]int, 0, k)
+	down := func(i int) {
+		for {
+			w, l, r := i, 2*i+1, 2*i+2
+			if l < len(h) && before(h[w], h[l]) {
+				w = l
+			}
+			if r < len(h) && before(h[w], h[r]) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for i := 0; i < n; i++ {
+		if len(h) < k {
+			h = append(h, i)
+			for j := len(h) - 1; j > 0; {
+				p := (j - 1) / 2
+				if !before(h[p], h[j]) {
+					break
+				}
+				h[p], h[j] = h[j], h[p]
+				j = p
+			}
+		} else if before(i, h[0]) {
+			h[0] = i
+			down(0)
+		}
+	}
+	return h
 }
 
 // scoreSelect is the Select of every Scorer: top-k of Score.

@@ -198,3 +198,39 @@ func (l *Learner) Load(path string) error {
 
 // Close does nothing.
 func (l *Learner) Close() error { return nil }
+
+// Inputs returns the raw inputs (learner.CapInputs).
+func (l *Learner) Inputs(ctx context.Context, idx []int) (*mat.Dense, error) {
+	return learner.DatasetInputs(l.In).Inputs(ctx, idx)
+}
+
+// InputGrads returns the logits -||x - mu_c||^2 and their input gradients
+// -2 (x - mu_c) (learner.CapInputGrads).
+func (l *Learner) InputGrads(_ context.Context, x *mat.Dense) (*mat.Dense, []*mat.Dense, error) {
+	if l.Centroids == nil {
+		return nil, nil, fmt.Errorf("testlearner: not fitted")
+	}
+	n, d := x.Dims()
+	if d != l.In.Dim() {
+		return nil, nil, fmt.Errorf("testlearner: inputs of width %d, want %d", d, l.In.Dim())
+	}
+	logits := mat.NewDense(n, l.C, nil)
+	grads := make([]*mat.Dense, l.C)
+	for c := range grads {
+		grads[c] = mat.NewDense(n, d, nil)
+	}
+	for i := 0; i < n; i++ {
+		row := x.RawRowView(i)
+		for c := 0; c < l.C; c++ {
+			s := 0.0
+			g := grads[c].RawRowView(i)
+			for j, v := range row {
+				diff := v - l.Centroids[c][j]
+				s += diff * diff
+				g[j] = -2 * diff
+			}
+			logits.Set(i, c, -s)
+		}
+	}
+	return logits, grads, nil
+}

@@ -27,8 +27,11 @@ var Version = "0.1.0-dev"
 // New returns the CLI application.
 func New() *cli.App {
 	return &cli.App{
-		Name:  "alrl",
-		Usage: "deep active learning in which acquisition can be learned",
+		// --set values are YAML and may hold commas ('seeds=[1,2]'): never
+		// split a repeated flag's value on them.
+		DisableSliceFlagSeparator: true,
+		Name:                      "alrl",
+		Usage:                     "deep active learning in which acquisition can be learned",
 		Description: `alrl runs active-learning experiments on libtorch: every acquisition rule is a
 policy acting in one AL environment. Start with the shipped default:
 
@@ -40,7 +43,7 @@ policy acting in one AL environment. Start with the shipped default:
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), listCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), listCmd(), benchCmd(), versionCmd()},
 	}
 }
 
@@ -146,7 +149,14 @@ func listCmd() *cli.Command {
 					opts := append([]strategies.Option(nil), info.Options...)
 					sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
 					for _, o := range opts {
-						fmt.Fprintf(w, "  %s\t%s (default %v)\n", o.Name, o.Doc, o.Default)
+						switch d := o.Default.(type) {
+						case nil:
+							fmt.Fprintf(w, "  %s\t%s\n", o.Name, o.Doc)
+						case string:
+							fmt.Fprintf(w, "  %s\t%s (default %q)\n", o.Name, o.Doc, d)
+						default:
+							fmt.Fprintf(w, "  %s\t%s (default %v)\n", o.Name, o.Doc, d)
+						}
 					}
 				}
 			case "backends":
@@ -171,6 +181,8 @@ func versionCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print the version and the compiled-in learner backends",
+		Description: `Example:
+   alrl version     # alrl 0.1.0-dev (go1.26.8, linux/amd64), backends: torch`,
 		Action: func(c *cli.Context) error {
 			b := strings.Join(learner.Backends(), ", ")
 			if b == "" {

@@ -49,7 +49,8 @@ func TestTrainEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	stdout, err := runCLI(t, "train", "-c", cfg, "--out", out, "--set", "al.k=8", "--set", "al.budget=30")
+	// A --set value with commas is one override (YAML), not several.
+	stdout, err := runCLI(t, "train", "-c", cfg, "--out", out, "--set", "al.k=8", "--set", "al.budget=30", "--set", "targets=[0.5, 0.9]")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, stdout)
 	}

@@ -1,0 +1,476 @@
+package experiments
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/strategies"
+)
+
+// BenchConfig configures the strategy speed harness (`alrl bench`): one
+// learner fitted briefly on a few labels, then one query per registered
+// strategy and query size on a large pool.
+type BenchConfig struct {
+	Data       datasets.Source           // the data set (mnist, or blobs for the synthetic mode)
+	DataDir    string                    // overrides where data files are read from
+	Pool       int                       // pool size drawn from the training rows; 0 = all of them
+	Labels     int                       // labeled samples the learner is fitted on
+	Ks         []int                     // query sizes
+	Samples    int                       // T, set on strategies that have a samples option
+	Strategies []string                  // strategies to time; empty = every registered one
+	Options    map[string]map[string]any // per-strategy options (strategy name -> option -> value)
+	Learner    learner.Config            // the learner and its brief training
+	Seed       uint64                    // seeds the labeled set, the fit and the strategies
+	Timeout    time.Duration             // per query; 0 = none
+	// Progress, if set, receives every timing as soon as it is measured.
+	Progress func(BenchTiming)
+}
+
+// Setting names of BenchTiming.Kind.
+const (
+	BenchCapability = "capability"
+	BenchStrategy   = "strategy"
+)
+
+// Statuses of a BenchTiming.
+const (
+	BenchOK      = "ok"
+	BenchSkipped = "skipped"
+	BenchFailed  = "error"
+)
+
+// BenchTiming is one line of the harness's report: the cost of computing
+// one learner capability over the candidates, or of one strategy's query.
+type BenchTiming struct {
+	Kind string // BenchCapability or BenchStrategy
+	Name string // capability or strategy name
+	K    int    // query size (strategies)
+	Rows int    // samples scored (capabilities)
+	T    int    // MC samples (mc_dropout)
+	// Seconds is, for a capability, the time to compute it for the
+	// candidates; for a strategy, the query time of a real round: its own
+	// computation plus the capabilities it used from the precomputed ones.
+	Seconds float64
+	// OwnSeconds is the strategy's own computation, with the capabilities
+	// precomputed (a capability it computed on other samples is included).
+	OwnSeconds float64
+	PerSecond  float64  // capabilities: samples per second
+	Uses       []string // capabilities a strategy took from the precomputed ones
+	PeakRSSMiB float64  // peak resident memory of the process during the measurement (NaN if unknown)
+	Status     string   // ok, skipped or error
+	Note       string   // why a line was skipped or failed
+}
+
+// BenchResult is the whole report.
+type BenchResult struct {
+	Data       string
+	Pool       int
+	Candidates int
+	Labeled    int
+	Learner    string
+	Threads    int
+	FitSeconds float64
+	BaseRSSMiB float64 // resident memory after loading, fitting and precomputing
+	Timings    []BenchTiming
+}
+
+// DefaultBench is `make bench`: the full MNIST training set (60,000) as the
+// pool, the foundation's CNN fitted on 100 labels for 10 short epochs,
+// k = 10 and 100, T = 20.
+func DefaultBench() BenchConfig {
+	l := learner.DefaultConfig()
+	l.Train.Epochs = 10
+	l.Train.Patience = 0
+	return BenchConfig{
+		Data: datasets.Source{Name: "mnist"}, Labels: 100, Ks: []int{10, 100}, Samples: 20, Learner: l,
+	}
+}
+
+// SyntheticBench is the large-pool setting: n tabular samples of dimension
+// dim in 10 Gaussian blobs, an MLP whose penultimate layer has dim units (so
+// embeddings are n x dim), k = 1,000, timing core-set and BADGE beside
+// entropy, the floor.
+func SyntheticBench(n, dim int) BenchConfig {
+	c := DefaultBench()
+	c.Data = datasets.Source{Name: "blobs", N: n, Classes: 10, Dim: dim, Noise: 1}
+	c.Learner.Model = learner.ModelSpec{Name: "mlp", Hidden: []int{dim}, Dropout: 0.5}
+	c.Ks = []int{1000}
+	c.Strategies = []string{"coreset", "badge", "entropy"}
+	return c
+}
+
+// ParseBenchOption parses "strategy.option=value" (value in YAML) into opts.
+func ParseBenchOption(opts map[string]map[string]any, s string) error {
+	key, val, ok := strings.Cut(s, "=")
+	name, opt, ok2 := strings.Cut(key, ".")
+	if !ok || !ok2 || name == "" || opt == "" {
+		return fmt.Errorf("--opt %q: write strategy.option=value, e.g. bald.samples=50", s)
+	}
+	var v any
+	if err := yaml.Unmarshal([]byte(val), &v); err != nil {
+		return fmt.Errorf("--opt %q: the value is not YAML: %v", s, err)
+	}
+	if opts[name] == nil {
+		opts[name] = map[string]any{}
+	}
+	opts[name][opt] = v
+	return nil
+}
+
+// samplesOptions are the option names through which strategies take the
+// number of MC-dropout samples; the harness sets the first one a strategy has.
+var samplesOptions = []string{"samples", "T", "t", "mc_samples", "n_samples"}
+
+// benchStrategy builds a strategy with the harness's options.
+func benchStrategy(cfg BenchConfig, name string) (strategies.Strategy, error) {
+	info, err := strategies.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	opts := map[string]any{}
+	for k, v := range cfg.Options[name] {
+		opts[k] = v
+	}
+	for _, o := range info.Options {
+		if !slices.Contains(samplesOptions, o.Name) {
+			continue
+		}
+		if _, set := opts[o.Name]; !set {
+			if _, isInt := o.Default.(int); isInt && cfg.Samples > 0 {
+				opts[o.Name] = cfg.Samples
+			}
+		}
+		break
+	}
+	return strategies.New(name, opts)
+}
+
+// benchSet is one precomputed capability: its cache key and cost.
+type benchSet struct {
+	c    learner.Capability
+	t    int
+	idx  []int
+	secs float64
+	tag  string
+}
+
+// Bench runs the harness: it loads the data, fits the learner, computes once
+// every capability that the strategies declare (probabilities, MC-dropout
+// samples, embeddings) for the candidates and the labeled set, then times
+// one query per strategy and k on a copy of that cache. A strategy's query
+// time is its own computation plus the precomputed capabilities it used,
+// which is what a real round costs (where the strategy computes them itself).
+// Strategies that cannot be built with their default options, or need what
+// the learner lacks, are reported as skipped; a strategy that fails is
+// reported as an error line and the harness goes on.
+func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
+	var res BenchResult
+	if len(cfg.Ks) == 0 {
+		return res, fmt.Errorf("bench: no query sizes; give --k, e.g. --k 10,100")
+	}
+	for _, k := range cfg.Ks {
+		if k < 1 {
+			return res, fmt.Errorf("bench: query size %d: must be >= 1", k)
+		}
+	}
+	if cfg.Labels < 1 {
+		return res, fmt.Errorf("bench: --labels must be >= 1, got %d", cfg.Labels)
+	}
+	names := cfg.Strategies
+	if len(names) == 0 {
+		names = strategies.Names()
+	}
+	for name := range cfg.Options {
+		if !slices.Contains(names, name) {
+			return res, fmt.Errorf("bench: options given for %q, which is not among the strategies timed (%s)", name, strings.Join(names, ", "))
+		}
+	}
+	emit := func(t BenchTiming) {
+		res.Timings = append(res.Timings, t)
+		if cfg.Progress != nil {
+			cfg.Progress(t)
+		}
+	}
+
+	data, err := datasets.Load(cfg.Data, cfg.DataDir, cfg.Seed)
+	if err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
+	pool := make([]int, data.TrainN)
+	for i := range pool {
+		pool[i] = i
+	}
+	rng := envs.RNG(cfg.Seed, 0, "bench/pool")
+	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
+	if cfg.Pool > 0 {
+		if cfg.Pool > len(pool) {
+			return res, fmt.Errorf("bench: --pool %d is larger than the %d training samples of %s", cfg.Pool, len(pool), data.Name)
+		}
+		pool = pool[:cfg.Pool]
+	}
+	if cfg.Labels >= len(pool) {
+		return res, fmt.Errorf("bench: --labels %d leaves no candidates in a pool of %d", cfg.Labels, len(pool))
+	}
+	labeled := slices.Clone(pool[:cfg.Labels])
+	cands := slices.Clone(pool[cfg.Labels:])
+	slices.Sort(cands)
+	res.Data, res.Pool, res.Candidates, res.Labeled = data.Name, len(pool), len(cands), len(labeled)
+	res.Threads = cfg.Learner.Threads
+	if res.Threads == 0 {
+		res.Threads = runtime.NumCPU()
+	}
+
+	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
+		return res, err
+	}
+	l, err := learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
+	if err != nil {
+		return res, err
+	}
+	defer l.Close()
+	res.Learner = l.Describe()
+	train := learner.Labeled{Idx: labeled, Y: make([]int, len(labeled))}
+	for i, j := range labeled {
+		train.Y[i] = data.Y[j]
+	}
+	t0 := time.Now()
+	if _, err := l.Fit(ctx, train, learner.Labeled{}, cfg.Seed); err != nil {
+		return res, fmt.Errorf("bench: fitting the learner: %w", err)
+	}
+	res.FitSeconds = time.Since(t0).Seconds()
+	l.Reseed(cfg.Seed)
+	base := learner.NewMemo(l)
+
+	// Build every strategy first: what they need decides what is precomputed.
+	type entry struct {
+		name string
+		s    strategies.Strategy
+		skip string
+	}
+	var entries []entry
+	needed := map[learner.Capability]bool{}
+	for _, name := range names {
+		if _, err := strategies.Lookup(name); err != nil {
+			entries = append(entries, entry{name: name, skip: "not registered in this binary"})
+			continue
+		}
+		s, err := benchStrategy(cfg, name)
+		if err != nil {
+			entries = append(entries, entry{name: name, skip: fmt.Sprintf("needs options: %v (give them with --opt %s.OPTION=VALUE)", err, name)})
+			continue
+		}
+		e := entry{name: name, s: s}
+		if n, ok := s.(strategies.Needer); ok {
+			for _, c := range n.Needs() {
+				if !learner.Has(l, c) {
+					e.skip = fmt.Sprintf("needs %q, which learner %s cannot provide", c, l.Describe())
+					break
+				}
+			}
+			if e.skip == "" {
+				for _, c := range n.Needs() {
+					needed[c] = true
+				}
+			}
+		}
+		entries = append(entries, e)
+	}
+
+	var sets []benchSet
+	for _, c := range []learner.Capability{learner.CapProbs, learner.CapMCDropout, learner.CapEmbeddings} {
+		if !needed[c] {
+			continue
+		}
+		t := 0
+		if c == learner.CapMCDropout {
+			t = cfg.Samples
+			if t < 1 {
+				return res, fmt.Errorf("bench: --samples must be >= 1 when a strategy needs MC dropout, got %d", t)
+			}
+		}
+		for _, set := range []struct {
+			idx []int
+			tag string
+		}{{cands, "candidates"}, {labeled, "labeled"}} {
+			t0 := time.Now()
+			var err error
+			switch c {
+			case learner.CapProbs:
+				_, err = base.Probs(ctx, set.idx)
+			case learner.CapMCDropout:
+				_, err = base.MCProbs(ctx, set.idx, t)
+			case learner.CapEmbeddings:
+				_, err = base.Embed(ctx, set.idx)
+			}
+			if err != nil {
+				return res, fmt.Errorf("bench: computing %s for the %s: %w", c, set.tag, err)
+			}
+			secs := time.Since(t0).Seconds()
+			sets = append(sets, benchSet{c: c, t: t, idx: set.idx, secs: secs, tag: set.tag})
+			if set.tag == "candidates" {
+				emit(BenchTiming{Kind: BenchCapability, Name: string(c), Rows: len(set.idx), T: t, Seconds: secs,
+					PerSecond: float64(len(set.idx)) / secs, PeakRSSMiB: math.NaN(), Status: BenchOK})
+			}
+		}
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	res.BaseRSSMiB = currentRSSMiB()
+
+	for _, e := range entries {
+		for _, k := range cfg.Ks {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			tm := BenchTiming{Kind: BenchStrategy, Name: e.name, K: k, PeakRSSMiB: math.NaN()}
+			switch {
+			case e.skip != "":
+				tm.Status, tm.Note = BenchSkipped, e.skip
+			case k > len(cands):
+				tm.Status, tm.Note = BenchSkipped, fmt.Sprintf("k = %d is more than the %d candidates", k, len(cands))
+			default:
+				benchQuery(ctx, cfg, e.s, base, sets, cands, labeled, k, &tm)
+			}
+			emit(tm)
+		}
+	}
+	return res, nil
+}
+
+// benchQuery times one query of s and fills tm.
+func benchQuery(ctx context.Context, cfg BenchConfig, s strategies.Strategy, base *learner.Memo, sets []benchSet, cands, labeled []int, k int, tm *BenchTiming) {
+	memo := base.Clone()
+	q := strategies.Query{Model: memo, Candidates: cands, Labeled: labeled, K: k,
+		RNG: envs.RNG(cfg.Seed, 1, "bench/"+tm.Name), Round: 1}
+	qctx := ctx
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		qctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	exact := resetPeakRSS()
+	t0 := time.Now()
+	sel, err := s.Select(qctx, q)
+	own := time.Since(t0).Seconds()
+	tm.PeakRSSMiB = peakRSSMiB()
+	if !exact {
+		tm.Note = "peak RSS is the process's peak so far; "
+	}
+	switch {
+	case err != nil && learner.IsCapabilityError(err):
+		tm.Status, tm.Note = BenchSkipped, err.Error()
+		return
+	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		tm.Status, tm.Note = BenchFailed, fmt.Sprintf("no answer within --timeout %v", cfg.Timeout)
+		return
+	case err != nil:
+		tm.Status, tm.Note = BenchFailed, err.Error()
+		return
+	}
+	if err := q.CheckSelection(sel); err != nil {
+		tm.Status, tm.Note = BenchFailed, "invalid selection: "+err.Error()
+		return
+	}
+	tm.Status = BenchOK
+	tm.OwnSeconds = own
+	tm.Seconds = own
+	for _, set := range sets {
+		if memo.Hits(set.c, set.t, set.idx) > 0 {
+			tm.Seconds += set.secs
+			tm.Uses = append(tm.Uses, string(set.c)+"("+set.tag+")")
+		}
+	}
+	tm.Note = strings.TrimSuffix(tm.Note, "; ")
+}
+
+// WriteTable prints the report as aligned text.
+func (r BenchResult) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "data %s: pool %d (%d candidates, %d labeled); learner %s; %d threads; fit %.1f s; RSS after precomputing %s MiB\n\n",
+		r.Data, r.Pool, r.Candidates, r.Labeled, r.Learner, r.Threads, r.FitSeconds, fmtMiB(r.BaseRSSMiB))
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "capability\tsamples\tT\tseconds\tsamples/s\t")
+	for _, t := range r.Timings {
+		if t.Kind != BenchCapability {
+			continue
+		}
+		tt := "-"
+		if t.T > 0 {
+			tt = strconv.Itoa(t.T)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.0f\t\n", t.Name, t.Rows, tt, t.Seconds, t.PerSecond)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "strategy\tk\tquery s\town s\tpeak RSS MiB\tuses / note")
+	for _, t := range r.Timings {
+		if t.Kind != BenchStrategy {
+			continue
+		}
+		if t.Status != BenchOK {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t\t\t%s\n", t.Name, t.K, t.Status, t.Note)
+			continue
+		}
+		note := strings.Join(t.Uses, ", ")
+		if t.Note != "" {
+			note += " (" + t.Note + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f\t%s\t%s\n", t.Name, t.K, t.Seconds, t.OwnSeconds, fmtMiB(t.PeakRSSMiB), note)
+	}
+	return tw.Flush()
+}
+
+func fmtMiB(v float64) string {
+	if math.IsNaN(v) {
+		return "?"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// WriteCSV writes one row per timing.
+func (r BenchResult) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	f := func(v float64) string {
+		if math.IsNaN(v) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'g', 6, 64)
+	}
+	_ = cw.Write([]string{"kind", "name", "k", "samples", "T", "seconds", "own_seconds", "per_second", "uses", "peak_rss_mib", "status", "note",
+		"data", "pool", "candidates", "labeled", "learner", "threads"})
+	for _, t := range r.Timings {
+		rows := ""
+		if t.Rows > 0 {
+			rows = strconv.Itoa(t.Rows)
+		}
+		k := ""
+		if t.K > 0 {
+			k = strconv.Itoa(t.K)
+		}
+		_ = cw.Write([]string{t.Kind, t.Name, k, rows, strconv.Itoa(t.T), f(t.Seconds), f(t.OwnSeconds), f(t.PerSecond),
+			strings.Join(t.Uses, " "), f(t.PeakRSSMiB), t.Status, t.Note,
+			r.Data, strconv.Itoa(r.Pool), strconv.Itoa(r.Candidates), strconv.Itoa(r.Labeled), r.Learner, strconv.Itoa(r.Threads)})
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,283 @@
+package experiments
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/strategies"
+)
+
+// benchMC needs MC samples and records the T it was built with.
+type benchMC struct{ t int }
+
+var (
+	benchMu    sync.Mutex
+	benchMCGot []int
+)
+
+func (benchMC) Name() string { return "test_bench_mc" }
+func (benchMC) Needs() []learner.Capability {
+	return []learner.Capability{learner.CapProbs, learner.CapMCDropout}
+}
+func (b benchMC) Select(ctx context.Context, q strategies.Query) ([]int, error) {
+	if _, err := q.Model.MCProbs(ctx, q.Candidates, b.t); err != nil {
+		return nil, err
+	}
+	if _, err := q.Model.Probs(ctx, q.Candidates); err != nil {
+		return nil, err
+	}
+	return q.Candidates[:q.K], nil
+}
+
+// benchFunc is a strategy defined by a function.
+type benchFunc struct {
+	name string
+	f    func(context.Context, strategies.Query) ([]int, error)
+}
+
+func (b benchFunc) Name() string { return b.name }
+func (b benchFunc) Select(ctx context.Context, q strategies.Query) ([]int, error) {
+	return b.f(ctx, q)
+}
+
+func init() {
+	strategies.Register(strategies.Info{Name: "test_bench_mc", Description: "test: needs MC samples",
+		Options: []strategies.Option{{Name: "samples", Default: 5, Doc: "T"}},
+		New: func(o strategies.Options) (strategies.Strategy, error) {
+			t, err := o.Int("samples")
+			benchMu.Lock()
+			benchMCGot = append(benchMCGot, t)
+			benchMu.Unlock()
+			return benchMC{t: t}, err
+		}})
+	for _, b := range []benchFunc{
+		{"test_bench_fail", func(context.Context, strategies.Query) ([]int, error) { return nil, errors.New("kaboom") }},
+		{"test_bench_dup", func(_ context.Context, q strategies.Query) ([]int, error) {
+			out := make([]int, q.K)
+			for i := range out {
+				out[i] = q.Candidates[0]
+			}
+			return out, nil
+		}},
+		{"test_bench_slow", func(ctx context.Context, q strategies.Query) ([]int, error) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(30 * time.Second):
+				return q.Candidates[:q.K], nil
+			}
+		}},
+	} {
+		b := b
+		strategies.Register(strategies.Info{Name: b.name, Description: "test",
+			New: func(strategies.Options) (strategies.Strategy, error) { return b, nil }})
+	}
+}
+
+func benchTestConfig() BenchConfig {
+	c := DefaultBench()
+	c.Data = datasets.Source{Name: "blobs", N: 200, Classes: 3, Dim: 4}
+	c.Learner.Backend = "testcentroid"
+	c.Learner.Model = learner.ModelSpec{Name: "mlp"}
+	c.Labels = 10
+	c.Pool = 150
+	c.Ks = []int{2, 5, 500}
+	c.Samples = 7
+	c.Timeout = 300 * time.Millisecond
+	c.Strategies = []string{"entropy", "random", "test_bench_mc", "test_needs_last_layer", "prefilter",
+		"test_bench_fail", "test_bench_dup", "test_bench_slow"}
+	return c
+}
+
+func findTiming(r BenchResult, kind, name string, k int) (BenchTiming, bool) {
+	for _, t := range r.Timings {
+		if t.Kind == kind && t.Name == name && t.K == k {
+			return t, true
+		}
+	}
+	return BenchTiming{}, false
+}
+
+func TestBenchHarness(t *testing.T) {
+	cfg := benchTestConfig()
+	var progress []string
+	cfg.Progress = func(t BenchTiming) { progress = append(progress, t.Name) }
+	benchMu.Lock()
+	benchMCGot = nil
+	benchMu.Unlock()
+	res, err := Bench(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pool != 150 || res.Candidates != 140 || res.Labeled != 10 || res.Learner != "test nearest-centroid" {
+		t.Errorf("result header: %+v", res)
+	}
+	if len(progress) != len(res.Timings) {
+		t.Errorf("progress saw %d timings, result has %d", len(progress), len(res.Timings))
+	}
+	// Capabilities: probabilities and MC samples (T = 7) are precomputed for
+	// the candidates; nothing needs embeddings.
+	probs, ok := findTiming(res, BenchCapability, string(learner.CapProbs), 0)
+	if !ok || probs.Rows != 140 || !(probs.Seconds > 0) || math.Abs(probs.PerSecond-140/probs.Seconds) > 1e-6 {
+		t.Errorf("probabilities line: %+v", probs)
+	}
+	if mc, ok := findTiming(res, BenchCapability, string(learner.CapMCDropout), 0); !ok || mc.T != 7 || mc.Rows != 140 {
+		t.Errorf("mc_dropout line: %+v, %v", mc, ok)
+	}
+	if _, ok := findTiming(res, BenchCapability, string(learner.CapEmbeddings), 0); ok {
+		t.Error("embeddings were precomputed although no strategy needs them")
+	}
+	benchMu.Lock()
+	if !slices.Contains(benchMCGot, 7) {
+		t.Errorf("test_bench_mc was built with samples %v, want 7 (--samples)", benchMCGot)
+	}
+	benchMu.Unlock()
+
+	tests := []struct {
+		name   string
+		k      int
+		status string
+		note   string
+		uses   []string
+	}{
+		{"entropy", 2, BenchOK, "", []string{"probabilities(candidates)"}},
+		{"entropy", 5, BenchOK, "", []string{"probabilities(candidates)"}},
+		{"random", 5, BenchOK, "", nil},
+		{"test_bench_mc", 2, BenchOK, "", []string{"probabilities(candidates)", "mc_dropout(candidates)"}},
+		{"entropy", 500, BenchSkipped, "more than the 140 candidates", nil},
+		{"test_needs_last_layer", 2, BenchSkipped, "last_layer_weights", nil},
+		{"prefilter", 2, BenchSkipped, "needs options: options.first: missing", nil},
+		{"test_bench_fail", 2, BenchFailed, "kaboom", nil},
+		{"test_bench_dup", 5, BenchFailed, "invalid selection", nil},
+		{"test_bench_slow", 2, BenchFailed, "--timeout 300ms", nil},
+	}
+	for _, tc := range tests {
+		tm, ok := findTiming(res, BenchStrategy, tc.name, tc.k)
+		if !ok {
+			t.Errorf("no line for %s k=%d", tc.name, tc.k)
+			continue
+		}
+		if tm.Status != tc.status || !strings.Contains(tm.Note, tc.note) || !slices.Equal(tm.Uses, tc.uses) {
+			t.Errorf("%s k=%d: status %q note %q uses %v; want %q, %q, %v", tc.name, tc.k, tm.Status, tm.Note, tm.Uses, tc.status, tc.note, tc.uses)
+		}
+		if tm.Status != BenchOK {
+			continue
+		}
+		// Query time = own time + the precomputed capabilities it used.
+		want := tm.OwnSeconds
+		for _, c := range res.Timings {
+			if c.Kind == BenchCapability && slices.Contains(tm.Uses, c.Name+"(candidates)") {
+				want += c.Seconds
+			}
+		}
+		if math.Abs(tm.Seconds-want) > 1e-9 || tm.Seconds < tm.OwnSeconds {
+			t.Errorf("%s k=%d: query %g s, own %g s, want query = own + used capabilities = %g", tc.name, tc.k, tm.Seconds, tm.OwnSeconds, want)
+		}
+		if !(tm.PeakRSSMiB > 1) {
+			t.Errorf("%s k=%d: peak RSS %v MiB", tc.name, tc.k, tm.PeakRSSMiB)
+		}
+	}
+	if n := len(res.Timings); n != 2+8*3 {
+		t.Errorf("%d timings, want 2 capabilities + 8 strategies x 3 k", n)
+	}
+
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"pool 150 (140 candidates, 10 labeled)", "probabilities", "mc_dropout", "entropy", "skipped", "kaboom"} {
+		if !strings.Contains(table.String(), w) {
+			t.Errorf("table lacks %q:\n%s", w, table.String())
+		}
+	}
+	var buf bytes.Buffer
+	if err := res.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1+len(res.Timings) || rows[0][0] != "kind" || rows[1][0] != BenchCapability {
+		t.Errorf("CSV has %d rows, header %v", len(rows), rows[0])
+	}
+}
+
+func TestBenchConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*BenchConfig)
+		want string
+	}{
+		{"no k", func(c *BenchConfig) { c.Ks = nil }, "no query sizes"},
+		{"k zero", func(c *BenchConfig) { c.Ks = []int{0} }, "must be >= 1"},
+		{"labels fill the pool", func(c *BenchConfig) { c.Labels = 150 }, "leaves no candidates"},
+		{"pool too large", func(c *BenchConfig) { c.Pool = 10000 }, "larger than the 200"},
+		{"options for an untimed strategy", func(c *BenchConfig) { c.Options = map[string]map[string]any{"margin": {"x": 1}} }, `"margin"`},
+		{"unknown data", func(c *BenchConfig) { c.Data.Name = "cifar" }, "cifar"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := benchTestConfig()
+			c.Strategies = []string{"entropy"}
+			tc.edit(&c)
+			_, err := Bench(context.Background(), c)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseBenchOption(t *testing.T) {
+	opts := map[string]map[string]any{}
+	for _, s := range []string{"bald.samples=50", "prefilter.first={name: entropy}", "exec.command=[python3, p.py]"} {
+		if err := ParseBenchOption(opts, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opts["bald"]["samples"] != 50 {
+		t.Errorf("bald.samples = %#v", opts["bald"]["samples"])
+	}
+	if m, ok := opts["prefilter"]["first"].(map[string]any); !ok || m["name"] != "entropy" {
+		t.Errorf("prefilter.first = %#v", opts["prefilter"]["first"])
+	}
+	if l, ok := opts["exec"]["command"].([]any); !ok || len(l) != 2 {
+		t.Errorf("exec.command = %#v", opts["exec"]["command"])
+	}
+	for _, bad := range []string{"samples=3", "bald=3", ".x=1", "bald.samples", "bald.samples=[1,"} {
+		if err := ParseBenchOption(opts, bad); err == nil {
+			t.Errorf("ParseBenchOption(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestBenchWithOptionsBuildsComposite(t *testing.T) {
+	c := benchTestConfig()
+	c.Strategies = []string{"prefilter"}
+	c.Ks = []int{3}
+	c.Options = map[string]map[string]any{}
+	for _, s := range []string{"prefilter.first=entropy", "prefilter.then=margin", "prefilter.keep=20"} {
+		if err := ParseBenchOption(c.Options, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Bench(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, ok := findTiming(res, BenchStrategy, "prefilter", 3)
+	if !ok || tm.Status != BenchOK {
+		t.Errorf("prefilter with options: %+v", tm)
+	}
+}

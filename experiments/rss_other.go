@@ -1,0 +1,9 @@
+//go:build !unix
+
+package experiments
+
+import "math"
+
+func resetPeakRSS() bool     { return false }
+func peakRSSMiB() float64    { return math.NaN() }
+func currentRSSMiB() float64 { return math.NaN() }
