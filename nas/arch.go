@@ -59,16 +59,30 @@ func (a Arch) Validate() error {
 	return nil
 }
 
-// Layers returns the network as a learner layer list. dropout > 0 adds a
-// dropout layer before the classifier (so MC-dropout strategies can use
-// it); the classifier's width is left to the class count.
-func (a Arch) Layers(dropout float64) []learner.Layer {
+// Space holds the settings every network of a search shares (they are not
+// searched).
+type Space struct {
+	// Dropout > 0 adds a dropout layer of that probability before the
+	// classifier (so MC-dropout strategies can use the network).
+	Dropout float64
+	// StemPool > 1 ends the image stem with max pooling of that size, so
+	// the first stack works at a lower resolution (28 x 28 -> 14 x 14 for 2);
+	// 0 or 1 = none. Tabular networks ignore it.
+	StemPool int
+}
+
+// Layers returns the network as a learner layer list; the classifier's
+// width is left to the class count.
+func (a Arch) Layers(sp Space) []learner.Layer {
 	var ls []learner.Layer
 	if a.Kind == Image {
 		ls = append(ls,
 			learner.Layer{Type: "conv2d", Out: a.Width, Kernel: 3, Padding: 1},
 			learner.Layer{Type: "batchnorm2d"},
 			learner.Layer{Type: "relu"})
+		if sp.StemPool > 1 {
+			ls = append(ls, learner.Layer{Type: "maxpool2d", Kernel: sp.StemPool})
+		}
 	} else {
 		ls = append(ls,
 			learner.Layer{Type: "dense", Out: a.Width},
@@ -92,19 +106,19 @@ func (a Arch) Layers(dropout float64) []learner.Layer {
 	if a.Kind == Image {
 		ls = append(ls, learner.Layer{Type: "globalavgpool"})
 	}
-	if dropout > 0 {
-		ls = append(ls, learner.Layer{Type: "dropout", P: dropout})
+	if sp.Dropout > 0 {
+		ls = append(ls, learner.Layer{Type: "dropout", P: sp.Dropout})
 	}
 	return append(ls, learner.Layer{Type: "dense"})
 }
 
 // Spec returns the architecture as a learner model spec (name "layers").
-func (a Arch) Spec(dropout float64) learner.ModelSpec {
-	return learner.ModelSpec{Name: "layers", Layers: a.Layers(dropout)}
+func (a Arch) Spec(sp Space) learner.ModelSpec {
+	return learner.ModelSpec{Name: "layers", Layers: a.Layers(sp)}
 }
 
 // Resolve builds the architecture for an input shape and class count.
-func (a Arch) Resolve(input []int, numClasses int, dropout float64) (learner.Architecture, error) {
+func (a Arch) Resolve(input []int, numClasses int, sp Space) (learner.Architecture, error) {
 	if err := a.Validate(); err != nil {
 		return learner.Architecture{}, err
 	}
@@ -115,7 +129,7 @@ func (a Arch) Resolve(input []int, numClasses int, dropout float64) (learner.Arc
 	if k != a.Kind {
 		return learner.Architecture{}, fmt.Errorf("nas: a %s architecture cannot take inputs of shape %v (%s)", a.Kind, input, k)
 	}
-	r, err := a.Spec(dropout).Resolve(input, numClasses)
+	r, err := a.Spec(sp).Resolve(input, numClasses)
 	if err != nil {
 		return r, fmt.Errorf("nas: architecture %s: %w", a, err)
 	}

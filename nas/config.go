@@ -36,6 +36,8 @@ type Config struct {
 	// Dropout adds a dropout layer of this probability before the
 	// classifier (needed by MC-dropout strategies); 0 = none.
 	Dropout float64 `yaml:"dropout"`
+	// StemPool is the max-pooling size that ends the image stem (1 = none).
+	StemPool int `yaml:"stem_pool"`
 }
 
 // DefaultConfig returns the documented defaults (disabled).
@@ -43,7 +45,7 @@ func DefaultConfig() Config {
 	return Config{
 		Enabled: false, Search: true, Stacks: 1, Blocks: 1, Width: 16,
 		MaxStacks: 3, MaxBlocks: 3, MaxParams: 0,
-		Holdout: 0.2, MaxCandidates: 0, BudgetSeconds: 0, Dropout: 0,
+		Holdout: 0.2, MaxCandidates: 0, BudgetSeconds: 0, Dropout: 0, StemPool: 2,
 	}
 }
 
@@ -51,6 +53,9 @@ func DefaultConfig() Config {
 func (c Config) Start(k Kind) Arch {
 	return Arch{Kind: k, Stacks: c.Stacks, Blocks: c.Blocks, Width: c.Width}
 }
+
+// Space returns the settings every network of the search shares.
+func (c Config) Space() Space { return Space{Dropout: c.Dropout, StemPool: c.StemPool} }
 
 // Bounds returns the search bounds.
 func (c Config) Bounds() Bounds {
@@ -94,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if c.Dropout < 0 || c.Dropout >= 1 {
 		bad("nas.dropout: must be in [0, 1), got %g", c.Dropout)
+	}
+	if c.StemPool < 1 {
+		bad("nas.stem_pool: must be >= 1 (1 = no pooling), got %d", c.StemPool)
 	}
 	return errors.Join(errs...)
 }

@@ -97,7 +97,7 @@ func New(in datasets.Inputs, numClasses int, lcfg learner.Config, cfg Config, op
 	}
 	// The learner config must hold for the networks of the search space.
 	lc := lcfg
-	lc.Model = l.arch.Spec(cfg.Dropout)
+	lc.Model = l.arch.Spec(cfg.Space())
 	if err := lc.Validate(in.Shape(), numClasses); err != nil {
 		return nil, fmt.Errorf("nas: %w", err)
 	}
@@ -116,7 +116,7 @@ func (l *Learner) History() []Search { return append([]Search(nil), l.history...
 // Params returns the number of trainable parameters of an architecture on
 // this learner's data.
 func (l *Learner) Params(a Arch) (int, error) {
-	r, err := a.Resolve(l.in.Shape(), l.c, l.cfg.Dropout)
+	r, err := a.Resolve(l.in.Shape(), l.c, l.cfg.Space())
 	if err != nil {
 		return 0, err
 	}
@@ -125,7 +125,7 @@ func (l *Learner) Params(a Arch) (int, error) {
 
 func (l *Learner) build(a Arch) (learner.Learner, error) {
 	lc := l.lcfg
-	lc.Model = a.Spec(l.cfg.Dropout)
+	lc.Model = a.Spec(l.cfg.Space())
 	m, err := l.opt.Factory(l.in, l.c, lc)
 	if err != nil {
 		return nil, fmt.Errorf("nas: building %s: %w", a, err)

@@ -45,7 +45,7 @@ func TestNeighbourhoodIsThePapers(t *testing.T) {
 func TestCandidatesRespectBoundsAndOrder(t *testing.T) {
 	img := []int{1, 28, 28}
 	params := func(a Arch) (int, error) {
-		r, err := a.Resolve(img, 10, 0)
+		r, err := a.Resolve(img, 10, Space{StemPool: 2})
 		return r.Params(), err
 	}
 	p := func(s, b int) int { n, _ := params(Arch{Image, s, b, 16}); return n }
@@ -85,11 +85,17 @@ func TestLayersResolve(t *testing.T) {
 	for _, tc := range []struct {
 		kind  Kind
 		input []int
-	}{{Image, []int{1, 28, 28}}, {Tabular, []int{7}}} {
+		pool  int
+		hw    []int // resolution of each stack's output (images)
+	}{
+		{Image, []int{1, 28, 28}, 1, []int{28, 14, 7, 4}},
+		{Image, []int{1, 28, 28}, 2, []int{14, 7, 4, 2}},
+		{Tabular, []int{7}, 2, nil},
+	} {
 		for s := 1; s <= 4; s++ {
 			for b := 1; b <= 3; b++ {
 				a := Arch{tc.kind, s, b, 4}
-				r, err := a.Resolve(tc.input, 10, 0.5)
+				r, err := a.Resolve(tc.input, 10, Space{Dropout: 0.5, StemPool: tc.pool})
 				if err != nil {
 					t.Fatalf("%v: %v", a, err)
 				}
@@ -111,9 +117,9 @@ func TestLayersResolve(t *testing.T) {
 					t.Fatalf("%v: dropout 0.5 was not added", a)
 				}
 				if tc.kind == Image {
-					// Resolution halves from one stack to the next: 28, 14, 7, 4.
+					// Resolution halves from one stack to the next.
 					gap := r.Layers[len(r.Layers)-3]
-					wantHW := []int{28, 14, 7, 4}[s-1]
+					wantHW := tc.hw[s-1]
 					if gap.Type != "globalavgpool" || gap.InShape[1] != wantHW || gap.InShape[2] != wantHW {
 						t.Fatalf("%v: pooled map %v, want %dx%d", a, gap.InShape, wantHW, wantHW)
 					}
@@ -121,7 +127,7 @@ func TestLayersResolve(t *testing.T) {
 			}
 		}
 	}
-	if _, err := (Arch{Image, 1, 1, 4}).Resolve([]int{5}, 3, 0); err == nil {
+	if _, err := (Arch{Image, 1, 1, 4}).Resolve([]int{5}, 3, Space{}); err == nil {
 		t.Fatal("an image architecture accepted tabular inputs")
 	}
 }
@@ -484,6 +490,7 @@ func TestConfigValidate(t *testing.T) {
 		{"budget", func(c *Config) { c.BudgetSeconds = -1 }, "nas.budget_seconds"},
 		{"dropout", func(c *Config) { c.Dropout = 1 }, "nas.dropout"},
 		{"params", func(c *Config) { c.MaxParams = -5 }, "nas.max_params"},
+		{"stem pool", func(c *Config) { c.StemPool = 0 }, "nas.stem_pool"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

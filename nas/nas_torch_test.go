@@ -180,6 +180,7 @@ func searchRounds(t *testing.T, d *datasets.Dataset, sizes ...int) []nas.Arch {
 	cfg := nas.DefaultConfig()
 	cfg.Enabled = true
 	cfg.Width = 4
+	cfg.StemPool = 1 // the receptive-field argument above is at full resolution
 	cfg.MaxStacks, cfg.MaxBlocks = 3, 3
 	cfg.Holdout = 0.25
 	lc := torchConfig()
