@@ -111,6 +111,10 @@ type Record struct {
 	// RandomGain is, with al.reward relative, the validation-accuracy change
 	// that a random batch from the same candidates would have brought.
 	RandomGain *Float `json:"random_gain,omitempty"`
+	// Info holds what the learner or trainer reported about this round's fit
+	// (learner.FitStats.Info), e.g. the architecture Active-iNAS chose;
+	// omitted when empty.
+	Info map[string]any `json:"info,omitempty"`
 }
 
 // EndReason says why an episode ended.
@@ -348,6 +352,7 @@ func (e *Env) fitAndEvaluate(ctx context.Context, chosen []int) (Record, error) 
 	}
 	rec.TrainSeconds = time.Since(t0).Seconds()
 	rec.Epochs = st.Epochs
+	rec.Info = st.Info
 	rec.ValAcc = Float(st.ValAcc)
 	if len(e.split.Val) == 0 {
 		rec.ValAcc = Float(math.NaN())

@@ -16,6 +16,7 @@ import (
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/internal/strictyaml"
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/nas"
 	"github.com/alrl/alrl/strategies"
 )
 
@@ -27,6 +28,7 @@ type Config struct {
 	Split      SplitConfig      `yaml:"split"`              // pool / validation / test sizes
 	AL         envs.Config      `yaml:"al"`                 // initial set, query size, budget
 	Learner    learner.Config   `yaml:"learner"`            // model and training
+	NAS        nas.Config       `yaml:"nas"`                // Active-iNAS: grow the architecture each round (replaces learner.model)
 	Strategies []StrategyConfig `yaml:"strategies"`         // acquisition functions to compare
 	Targets    []float64        `yaml:"targets"`            // test accuracies for labels-to-target
 	Stopping   StoppingConfig   `yaml:"stopping,omitempty"` // stopping criteria to record (and optionally stop at)
@@ -69,6 +71,7 @@ func Default() Config {
 		Split:      SplitConfig{Pool: 0, Val: 1000, Test: 0},
 		AL:         envs.DefaultConfig(),
 		Learner:    learner.DefaultConfig(),
+		NAS:        nas.DefaultConfig(),
 		Strategies: []StrategyConfig{{Name: "entropy"}, {Name: "random"}},
 		Targets:    []float64{0.8, 0.9, 0.95},
 		Out:        "runs",
@@ -197,6 +200,15 @@ func (c Config) Validate() error {
 	}
 	if err := c.Stopping.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.NAS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.NAS.Enabled && c.NAS.Search && c.NAS.Holdout == 0 && c.Split.Val == 0 {
+		errs = append(errs, fmt.Errorf("nas.holdout: 0 scores the architecture candidates on the validation split, but split.val is 0; set nas.holdout (e.g. 0.2) or split.val"))
+	}
+	if c.NAS.Enabled && c.Mode == ModeFast {
+		errs = append(errs, fmt.Errorf("nas.enabled: Active-iNAS grows the full network; it cannot run with mode: fast"))
 	}
 	if c.Out == "" {
 		errs = append(errs, fmt.Errorf("out: empty; name an output folder"))

@@ -18,6 +18,7 @@ import (
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/internal/atomicfile"
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/nas"
 	"github.com/alrl/alrl/strategies"
 )
 
@@ -137,9 +138,12 @@ func RunAt(ctx context.Context, rc Config, dir string, opt Options) (RunResult, 
 func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, opt Options, log *zap.Logger) (RunResult, error) {
 	cfg, sc, seed := rc, rc.Strategies[0], rc.Seeds[0]
 	res := RunResult{Dir: dir}
-	// Before anything is written: the backend must be able to run the model.
-	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
-		return res, err
+	// Before anything is written: the backend must be able to run the model
+	// (Active-iNAS builds and checks its own networks).
+	if !cfg.NAS.Enabled {
+		if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
+			return res, err
+		}
 	}
 	resolved, err := rc.YAML()
 	if err != nil {
@@ -187,7 +191,13 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	if opt.Threads > 0 {
 		lcfg.Threads = opt.Threads
 	}
-	l, err := NewLearner(ctx, cfg.Mode, cfg.Fast, lcfg, data, split, seed)
+	var l learner.Learner
+	if cfg.NAS.Enabled {
+		// Active-iNAS validates the learner config against its own networks.
+		l, err = nas.New(data.Inputs(), data.NumClasses, lcfg, cfg.NAS, nas.Options{Log: log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))})
+	} else {
+		l, err = NewLearner(ctx, cfg.Mode, cfg.Fast, lcfg, data, split, seed)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -345,9 +355,13 @@ func checkNeeds(s strategies.Strategy, l learner.Learner) error {
 }
 
 func logRound(log *zap.Logger, r envs.Record) {
-	log.Info("round", zap.Int("round", r.Round), zap.Int("labels", r.Labels),
+	fields := []zap.Field{zap.Int("round", r.Round), zap.Int("labels", r.Labels),
 		zap.Float64("test_acc", float64(r.TestAcc)), zap.Float64("val_acc", float64(r.ValAcc)),
-		zap.Int("epochs", r.Epochs), zap.Float64("train_s", r.TrainSeconds), zap.Float64("query_s", r.QuerySeconds))
+		zap.Int("epochs", r.Epochs), zap.Float64("train_s", r.TrainSeconds), zap.Float64("query_s", r.QuerySeconds)}
+	if len(r.Info) > 0 {
+		fields = append(fields, zap.Any("info", r.Info))
+	}
+	log.Info("round", fields...)
 }
 
 // checkpoint is the state saved after every round.
@@ -392,7 +406,8 @@ func saveRound(dir string, env *envs.Env, records []envs.Record, st *stopState, 
 	}
 	ents, _ := os.ReadDir(ckDir)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "weights-") && e.Name() != wname {
+		// Learners may write side files named after the weights (wname + ".x").
+		if strings.HasPrefix(e.Name(), "weights-") && e.Name() != wname && !strings.HasPrefix(e.Name(), wname+".") {
 			_ = os.Remove(filepath.Join(ckDir, e.Name()))
 		}
 	}

@@ -53,6 +53,9 @@ type FitStats struct {
 	TrainLoss float64 `json:"train_loss"` // mean training loss of the last epoch
 	ValAcc    float64 `json:"val_acc"`    // validation accuracy of the kept weights (NaN without a validation set)
 	ValLoss   float64 `json:"val_loss"`   // validation loss of the kept weights
+	// Info holds learner-specific facts about the fit (e.g. the architecture
+	// a search chose); the environment copies it into the round's record.
+	Info map[string]any `json:"info,omitempty"`
 }
 
 // Learner is a model that is refit every AL round and scored on pool indices.

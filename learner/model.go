@@ -6,7 +6,8 @@ import (
 )
 
 // LayerTypes lists the layer types a config may use.
-var LayerTypes = []string{"conv2d", "maxpool2d", "avgpool2d", "relu", "tanh", "sigmoid", "dropout", "dropout2d", "flatten", "dense"}
+var LayerTypes = []string{"conv2d", "maxpool2d", "avgpool2d", "relu", "tanh", "sigmoid", "dropout", "dropout2d", "flatten", "dense",
+	"batchnorm2d", "batchnorm1d", "resblock", "globalavgpool", "resdense"}
 
 // Shaped is a layer with its input and output shapes resolved.
 type Shaped struct {
@@ -34,6 +35,8 @@ func (a Architecture) Params() int {
 			n += l.Out*l.InShape[0]*l.Kernel*l.Kernel + l.Out
 		case "dense":
 			n += l.Out*l.InShape[0] + l.Out
+		default:
+			n += resParams(l)
 		}
 	}
 	return n
@@ -62,6 +65,8 @@ func (a Architecture) String() string {
 			parts[i] = fmt.Sprintf("%s(%.2g)", l.Type, l.P)
 		case "maxpool2d", "avgpool2d":
 			parts[i] = fmt.Sprintf("%s(%d)", l.Type, l.Kernel)
+		case "batchnorm2d", "batchnorm1d", "resblock", "globalavgpool", "resdense":
+			parts[i] = resString(l)
 		default:
 			parts[i] = l.Type
 		}
@@ -205,6 +210,11 @@ func (m ModelSpec) Resolve(input []int, numClasses int) (Architecture, error) {
 				return arch, fmt.Errorf("%s: out (units) must be >= 1", path)
 			}
 			shape = []int{l.Out}
+		case "batchnorm2d", "batchnorm1d", "resblock", "globalavgpool", "resdense":
+			var err error
+			if l, shape, err = resolveRes(l, shape); err != nil {
+				return arch, fmt.Errorf("%s: %w", path, err)
+			}
 		default:
 			return arch, fmt.Errorf("%s: unknown layer type; known: %s", path, strings.Join(LayerTypes, ", "))
 		}

@@ -35,6 +35,7 @@ type Learner struct {
 
 	vs     *nn.VarStore
 	params []*param // in layer order; nil entries for parameter-free layers
+	res    resState // residual layers and batch norm (layers_res.go)
 	fitted bool
 }
 
@@ -115,6 +116,9 @@ func (l *Learner) build() error {
 			wdims = []int64{int64(s.Out), int64(s.InShape[0])}
 			fanIn = s.InShape[0]
 		default:
+			if err := l.buildRes(root, i, s); err != nil {
+				return err
+			}
 			continue
 		}
 		bound := 1 / math.Sqrt(float64(fanIn))
@@ -141,6 +145,7 @@ func (l *Learner) free() {
 	}
 	l.vs = nil
 	l.params = nil
+	l.res.layers = nil
 }
 
 // Close frees the parameters.
@@ -178,6 +183,9 @@ func (l *Learner) layer(i int, x *ts.Tensor, train bool) (*ts.Tensor, error) {
 	case "dense":
 		p := l.params[i]
 		return ts.Linear(x, p.w, p.b)
+	}
+	if learner.IsResidualLayer(s.Type) {
+		return l.resLayer(i, x, train)
 	}
 	return nil, fmt.Errorf("layer %d: unknown type %q", i, s.Type)
 }
@@ -600,6 +608,8 @@ func (l *Learner) Fit(ctx context.Context, train, val learner.Labeled, seed uint
 		}
 	}
 	ManualSeed(int64(seed >> 1))
+	l.res.training = true // batch norm uses batch statistics only inside Fit
+	defer func() { l.res.training = false }()
 	if !l.cfg.Train.WarmStart || l.vs == nil {
 		if err := l.build(); err != nil {
 			return st, err
@@ -807,7 +817,7 @@ func (l *Learner) snapshot() ([]learner.Tensor, error) {
 			out = append(out, learner.Tensor{Name: pair.n, Shape: shape, Data: vals})
 		}
 	}
-	return out, nil
+	return l.resSnapshot(out)
 }
 
 // restore copies saved values into the parameters, checking names and shapes.
@@ -855,7 +865,7 @@ func (l *Learner) restore(w []learner.Tensor) error {
 			_ = t.Drop()
 		}
 	}
-	return nil
+	return l.resRestore(byName)
 }
 
 // Save writes the weights atomically.
