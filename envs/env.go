@@ -95,6 +95,9 @@ type Record struct {
 	QuerySeconds float64 `json:"query_seconds"`
 	Epochs       int     `json:"epochs"`
 	Chosen       []int   `json:"chosen"`
+	// Info holds what the round's trainer (or other components) did, e.g.
+	// pseudo-labels used and their accuracy, auxiliary losses.
+	Info map[string]any `json:"info,omitempty"`
 }
 
 // EndReason says why an episode ended.
@@ -140,6 +143,7 @@ type Env struct {
 	cands     []int
 	done      EndReason
 	started   bool
+	trainer   Trainer // nil = the learner's own supervised Fit
 }
 
 // New builds an environment; it validates the config and the split.
@@ -264,10 +268,11 @@ func (e *Env) fitAndEvaluate(ctx context.Context, chosen []int) (Record, error) 
 	val := learner.Labeled{Idx: e.split.Val, Y: gather(e.data.Y, e.split.Val)}
 	train := learner.Labeled{Idx: append([]int(nil), e.labeled...), Y: append([]int(nil), e.labeledY...)}
 	t0 := time.Now()
-	st, err := e.model.Fit(ctx, train, val, RNG(e.seed, e.round, "fit").Uint64())
+	st, info, err := e.train(ctx, train, val, RNG(e.seed, e.round, "fit").Uint64())
 	if err != nil {
 		return rec, fmt.Errorf("round %d: fitting the learner on %d labels: %w", e.round, len(e.labeled), err)
 	}
+	rec.Info = info
 	rec.TrainSeconds = time.Since(t0).Seconds()
 	rec.Epochs = st.Epochs
 	rec.ValAcc = Float(st.ValAcc)

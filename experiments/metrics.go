@@ -26,6 +26,7 @@ type Summary struct {
 	WallSeconds  float64           `json:"wall_seconds"`
 	EndReason    string            `json:"end_reason"`
 	Learner      string            `json:"learner"`
+	Trainer      string            `json:"trainer,omitempty"`
 	Extra        map[string]string `json:"extra,omitempty"`
 }
 

@@ -159,8 +159,14 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err != nil {
 		return res, err
 	}
+	tc := cfg.TrainerOf(sc)
+	tr, err := newTrainer(tc, data, split, seed, cfg.Learner, l)
+	if err != nil {
+		return res, err
+	}
+	env.SetTrainer(tr)
 	log = log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))
-	log.Info("run start", zap.String("dir", dir), zap.String("learner", l.Describe()),
+	log.Info("run start", zap.String("dir", dir), zap.String("learner", l.Describe()), zap.String("trainer", tc.ID()),
 		zap.Int("pool", len(split.Pool)), zap.Int("val", len(split.Val)), zap.Int("test", len(split.Test)))
 
 	start := time.Now()
@@ -222,6 +228,7 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	sum.Strategy, sum.Seed, sum.EndReason = sc.ID(), seed, string(env.Done())
 	sum.WallSeconds = time.Since(start).Seconds()
 	sum.Learner = l.Describe()
+	sum.Trainer = tc.ID()
 	if err := PlotCurves(filepath.Join(dir, "curve.png"), fmt.Sprintf("%s, seed %d", sc.ID(), seed),
 		[]Curve{CurveOf(sc.ID(), records)}); err != nil {
 		return res, err

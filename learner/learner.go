@@ -127,5 +127,5 @@ func Has(l Learner, c Capability) bool {
 		_, ok := l.(LastLayer)
 		return ok
 	}
-	return false
+	return hasExtra(l, c)
 }

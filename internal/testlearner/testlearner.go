@@ -26,7 +26,9 @@ type Learner struct {
 	Fits      int
 	// SeenLabels records every (index, label) the learner was trained on.
 	SeenLabels map[int]int
-	seed       uint64
+	// LastWeighted is the training set of the last FitWeighted call.
+	LastWeighted learner.Weighted
+	seed         uint64
 }
 
 // New returns an unfitted learner.
