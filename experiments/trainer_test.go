@@ -80,10 +80,13 @@ func sameRounds(t *testing.T, dir string, a, b []envs.Record) {
 
 // resumeEqualsUninterrupted runs cfg whole, then again interrupted after
 // round `stop` and resumed, and compares every round's record.
-func resumeEqualsUninterrupted(t *testing.T, cfg Config, stop int) []envs.Record {
+func resumeEqualsUninterrupted(t *testing.T, cfg Config, stop int, modB func(*Config)) []envs.Record {
 	t.Helper()
 	cfgB := cfg
 	cfgB.Out = t.TempDir()
+	if modB != nil {
+		modB(&cfgB)
+	}
 	resA, err := Run(context.Background(), cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +119,7 @@ func TestCEALRunResumes(t *testing.T) {
 	cfg.Seeds = []uint64{4}
 	cfg.Strategies = cfg.Strategies[:1]
 	cfg.Trainer = trainers.Config{Name: "ceal", Options: map[string]any{"delta": 0.05}}
-	recs := resumeEqualsUninterrupted(t, cfg, 2)
+	recs := resumeEqualsUninterrupted(t, cfg, 2, nil)
 	used := 0.0
 	for _, r := range recs {
 		used += r.Info["pseudo_labels"].(float64)

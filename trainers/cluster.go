@@ -3,8 +3,10 @@ package trainers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -166,15 +168,24 @@ func nmi(a, b []int) float64 {
 		pa[a[i]]++
 		pb[b[i]]++
 	}
+	// Sums run in sorted key order, so the result does not depend on map order.
 	h := func(p map[int]float64) float64 {
 		s := 0.0
-		for _, c := range p {
+		for _, k := range slices.Sorted(maps.Keys(p)) {
+			c := p[k]
 			s -= c / n * math.Log(c/n)
 		}
 		return s
 	}
+	keys := slices.SortedFunc(maps.Keys(joint), func(x, y [2]int) int {
+		if x[0] != y[0] {
+			return x[0] - y[0]
+		}
+		return x[1] - y[1]
+	})
 	mi := 0.0
-	for k, c := range joint {
+	for _, k := range keys {
+		c := joint[k]
 		mi += c / n * math.Log(c*n/(pa[k[0]]*pb[k[1]]))
 	}
 	ha, hb := h(pa), h(pb)
