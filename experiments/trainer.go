@@ -16,15 +16,15 @@ func newTrainer(tc trainers.Config, data *datasets.Dataset, split datasets.Split
 	if err != nil {
 		return nil, fmt.Errorf("trainer: %w", err)
 	}
-	for _, c := range info.Needs {
-		if !learner.Has(l, c) {
-			return nil, fmt.Errorf("trainer %s needs %q, which learner %s cannot provide; use the torch backend (learner.backend: torch)", info.Name, c, l.Describe())
-		}
-	}
 	tr, err := trainers.New(tc, trainers.Setup{Inputs: data.Inputs(), Seed: seed, Pool: split.Pool,
 		NumClasses: data.NumClasses, Learner: lc})
 	if err != nil {
 		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	for _, c := range trainers.NeedsOf(info, tr) {
+		if !learner.Has(l, c) {
+			return nil, fmt.Errorf("trainer %s needs %q, which learner %s cannot provide; use the torch backend (learner.backend: torch)", info.Name, c, l.Describe())
+		}
 	}
 	return tr, nil
 }

@@ -146,3 +146,26 @@ func TestRunRejectsTrainerWithoutCapability(t *testing.T) {
 		t.Errorf("learning_loss on the test learner: %v", err)
 	}
 }
+
+func TestRunRejectsSSALPretrainingWithoutCapability(t *testing.T) {
+	cfg := runTestConfig(t)
+	cfg.Seeds = []uint64{1}
+	cfg.Strategies = cfg.Strategies[:1]
+	cfg.Trainer = trainers.Config{Name: "ssal", Options: map[string]any{"cache_dir": t.TempDir()}}
+	_, err := Run(context.Background(), cfg, Options{})
+	if err == nil || !strings.Contains(err.Error(), "trainer ssal needs") {
+		t.Errorf("ssal with pre-training on the test learner: %v", err)
+	}
+	// Without pre-training the test learner has what SSAL needs.
+	cfg.Out = t.TempDir()
+	cfg.Trainer.Options["pretrain"] = false
+	cfg.Trainer.Options["ss_epochs"] = 2
+	cfg.Trainer.Options["k"] = 5
+	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+		t.Fatalf("ssal without pre-training on the test learner: %v", err)
+	}
+	recs := readRounds(t, RunDir(cfg.Out, cfg.Strategies[0], 1))
+	if n, _ := recs[len(recs)-1].Info["pseudo_labels"].(float64); n == 0 {
+		t.Errorf("ssal recorded no pseudo-labels: %v", recs[len(recs)-1].Info)
+	}
+}

@@ -49,7 +49,8 @@ type Info struct {
 	Description string // one line, naming the paper
 	Options     []Option
 	// Needs lists the learner capabilities the trainer uses; a learner
-	// without them is rejected before the run starts.
+	// without them is rejected before the run starts. A trainer whose needs
+	// depend on its options also implements Needer.
 	Needs []learner.Capability
 	// Trains lists capabilities that only this trainer makes meaningful
 	// (e.g. vaal_scores); a strategy needing one requires this trainer.
@@ -299,4 +300,19 @@ func (r *reader) ints(name string) []int {
 		r.err = err
 	}
 	return v
+}
+
+// Needer is implemented by trainers whose needed capabilities depend on
+// their options.
+type Needer interface {
+	Needs() []learner.Capability
+}
+
+// NeedsOf returns every capability trainer t (registered as info) needs.
+func NeedsOf(info Info, t envs.Trainer) []learner.Capability {
+	out := append([]learner.Capability(nil), info.Needs...)
+	if n, ok := t.(Needer); ok {
+		out = append(out, n.Needs()...)
+	}
+	return out
 }

@@ -40,7 +40,7 @@ func init() {
 			{Name: "cg_iters", Default: 20, Doc: "conjugate-gradient iterations (Iscen et al.: 20)"},
 			{Name: "cg_tol", Default: 1e-6, Doc: "conjugate-gradient relative tolerance (Iscen et al.: 1e-6)"},
 		},
-		Needs: []learner.Capability{learner.CapWeightedFit, learner.CapEmbeddings},
+		Needs: []learner.Capability{learner.CapWeightedFit},
 		New:   newSSAL,
 	})
 }
@@ -99,6 +99,18 @@ func newSSAL(o Options, s Setup) (envs.Trainer, error) {
 }
 
 func (s *ssal) Name() string { return "ssal" }
+
+// Needs lists the capabilities this configuration uses.
+func (s *ssal) Needs() []learner.Capability {
+	n := []learner.Capability{learner.CapWeightedFit}
+	if s.semi {
+		n = append(n, learner.CapEmbeddings)
+	}
+	if s.pretrain {
+		n = append(n, learner.CapInitialize, learner.CapEmbeddings, learner.CapAuxHead, learner.CapLoadBackbone)
+	}
+	return n
+}
 
 func (s *ssal) Train(ctx context.Context, r envs.TrainRound) (envs.TrainResult, error) {
 	var res envs.TrainResult
