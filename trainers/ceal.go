@@ -46,11 +46,13 @@ type ceal struct {
 	maxPseudo     int
 }
 
+// Name returns "ceal".
 func (c *ceal) Name() string { return "ceal" }
 
 // Delta returns the threshold of acquisition round r >= 1.
 func (c *ceal) Delta(r int) float64 { return math.Max(0, c.delta0-c.decay*float64(r-1)) }
 
+// Train pseudo-labels confident unlabeled samples (from round 1) and fits on them and the labeled set.
 func (c *ceal) Train(ctx context.Context, r envs.TrainRound) (envs.TrainResult, error) {
 	if r.Round == 0 {
 		st, err := r.Model.Fit(ctx, r.Labeled, r.Val, r.Seed)

@@ -106,18 +106,10 @@ func kmeans(ctx context.Context, x *mat.Dense, k, iters int, rng *rand.Rand) ([]
 		for c := range sizes {
 			sizes[c] = 0
 		}
-		for i := 0; i < n; i++ {
-			row := x.RawRowView(i)
-			best, bd := 0, math.Inf(1)
-			for c := 0; c < k; c++ {
-				if dd := sqDist(row, cent.RawRowView(c)); dd < bd {
-					best, bd = c, dd
-				}
-			}
-			assign[i] = best
-			sizes[best]++
-			inertia += bd
-		}
+		assignNearest(x, cent, assign, func(i, c int, d float64) {
+			sizes[c]++
+			inertia += d
+		})
 		cent.Zero()
 		for i := 0; i < n; i++ {
 			floats.Add(cent.RawRowView(assign[i]), x.RawRowView(i))
@@ -143,6 +135,40 @@ func kmeans(ctx context.Context, x *mat.Dense, k, iters int, rng *rand.Rand) ([]
 		}
 	}
 	return assign, inertia / float64(n), nil
+}
+
+// assignNearest sets assign[i] to the centroid nearest to row i and calls
+// found(i, c, squared distance) in row order. Distances come from
+// |x|^2 - 2 x.c + |c|^2 with the dot products computed block-wise by matrix
+// multiplication.
+func assignNearest(x, cent *mat.Dense, assign []int, found func(i, c int, d float64)) {
+	n, d := x.Dims()
+	k, _ := cent.Dims()
+	cn := make([]float64, k)
+	for c := 0; c < k; c++ {
+		r := cent.RawRowView(c)
+		cn[c] = floats.Dot(r, r)
+	}
+	const block = 1024
+	dots := mat.NewDense(min(block, n), k, nil)
+	for lo := 0; lo < n; lo += block {
+		hi := min(lo+block, n)
+		dd := dots.Slice(0, hi-lo, 0, k).(*mat.Dense)
+		dd.Mul(x.Slice(lo, hi, 0, d), cent.T())
+		for i := lo; i < hi; i++ {
+			row := x.RawRowView(i)
+			xn := floats.Dot(row, row)
+			dr := dd.RawRowView(i - lo)
+			best, bd := 0, math.Inf(1)
+			for c := 0; c < k; c++ {
+				if v := xn - 2*dr[c] + cn[c]; v < bd {
+					best, bd = c, v
+				}
+			}
+			assign[i] = best
+			found(i, best, math.Max(bd, 0))
+		}
+	}
 }
 
 func sqDist(a, b []float64) float64 {

@@ -44,8 +44,10 @@ type learningLoss struct {
 	opt learner.LossModuleOptions
 }
 
+// Name returns "learning_loss".
 func (t *learningLoss) Name() string { return "learning_loss" }
 
+// Train fits the network jointly with the loss module.
 func (t *learningLoss) Train(ctx context.Context, r envs.TrainRound) (envs.TrainResult, error) {
 	lp, err := need[learner.LossPredictor](r.Model, learner.CapLossPrediction, "learning_loss")
 	if err != nil {

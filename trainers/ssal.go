@@ -98,6 +98,7 @@ func newSSAL(o Options, s Setup) (envs.Trainer, error) {
 	return t, nil
 }
 
+// Name returns "ssal".
 func (s *ssal) Name() string { return "ssal" }
 
 // Needs lists the capabilities this configuration uses.
@@ -112,6 +113,8 @@ func (s *ssal) Needs() []learner.Capability {
 	return n
 }
 
+// Train loads the pre-trained weights (pre-training first if they are not
+// cached), fine-tunes on the labeled set, then trains semi-supervised.
 func (s *ssal) Train(ctx context.Context, r envs.TrainRound) (envs.TrainResult, error) {
 	var res envs.TrainResult
 	l := learner.Unwrap(r.Model)
@@ -238,9 +241,10 @@ func (d dcStats) lastNMI() envs.Float {
 // and optimiser, and the DeepCluster options.
 func (s *ssal) cacheKey() (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "ssal-deepcluster-v1|seed=%d|model=%+v|train=%s,%g,%g,%g,%d|dc=%+v|n=%d|",
-		s.setup.Seed, s.setup.Learner.Model, s.setup.Learner.Train.Optimizer, s.setup.Learner.Train.LR,
-		s.setup.Learner.Train.Momentum, s.setup.Learner.Train.WeightDecay, s.setup.Learner.Train.BatchSize, s.dc, len(s.setup.Pool))
+	tc := s.setup.Learner.Train
+	fmt.Fprintf(h, "ssal-deepcluster-v1|seed=%d|model=%+v|train=%s,%g,%g,%g,%t,%d,%d|dc=%+v|n=%d|",
+		s.setup.Seed, s.setup.Learner.Model, tc.Optimizer, tc.LR, tc.Momentum, tc.WeightDecay, tc.WeightDecayPerSample,
+		tc.BatchSize, tc.MinEpochSamples, s.dc, len(s.setup.Pool))
 	var buf []float32
 	var b [4]byte
 	for lo := 0; lo < len(s.setup.Pool); lo += 1024 {

@@ -16,8 +16,10 @@ func init() {
 
 type supervised struct{}
 
+// Name returns "supervised".
 func (supervised) Name() string { return "supervised" }
 
+// Train runs the learner's own fit.
 func (supervised) Train(ctx context.Context, r envs.TrainRound) (envs.TrainResult, error) {
 	st, err := r.Model.Fit(ctx, r.Labeled, r.Val, r.Seed)
 	return envs.TrainResult{Stats: st}, err

@@ -62,8 +62,10 @@ type vaal struct {
 	iterations int
 }
 
+// Name returns "vaal".
 func (t *vaal) Name() string { return "vaal" }
 
+// Train fits the task model, then VAAL's networks.
 func (t *vaal) Train(ctx context.Context, r envs.TrainRound) (envs.TrainResult, error) {
 	vm, err := need[learner.VAALModel](r.Model, learner.CapVAAL, "vaal")
 	if err != nil {

@@ -213,7 +213,7 @@ func (l *Learner) loop(ctx context.Context, s loopSpec) (loopStats, error) {
 	if err := s.train.Check(c); err != nil {
 		return st, err
 	}
-	if err := s.opt.Check(l.c); err != nil && s.head == nil {
+	if err := s.opt.Check(l.c); err != nil {
 		return st, err
 	}
 	tc := l.cfg.Train
