@@ -112,8 +112,9 @@ type Record struct {
 	// that a random batch from the same candidates would have brought.
 	RandomGain *Float `json:"random_gain,omitempty"`
 	// Info holds what the learner or trainer reported about this round's fit
-	// (learner.FitStats.Info), e.g. the architecture Active-iNAS chose;
-	// omitted when empty.
+	// (learner.FitStats.Info, e.g. the architecture Active-iNAS chose) and
+	// what the round's trainer did (pseudo-labels used and their accuracy,
+	// auxiliary losses); omitted when empty.
 	Info map[string]any `json:"info,omitempty"`
 }
 
@@ -165,6 +166,7 @@ type Env struct {
 	done      EndReason
 	started   bool
 	features  FeatureBuilder
+	trainer   Trainer // nil = the learner's own supervised Fit
 
 	initMode string          // the init_mode initSel serves
 	initSel  InitialSelector // cold-start selector for initMode, or nil
@@ -346,13 +348,21 @@ func (e *Env) fitAndEvaluate(ctx context.Context, chosen []int) (Record, error) 
 	val := learner.Labeled{Idx: e.split.Val, Y: gather(e.data.Y, e.split.Val)}
 	train := learner.Labeled{Idx: append([]int(nil), e.labeled...), Y: append([]int(nil), e.labeledY...)}
 	t0 := time.Now()
-	st, err := e.model.Fit(ctx, train, val, RNG(e.seed, e.round, "fit").Uint64())
+	st, info, err := e.train(ctx, train, val, RNG(e.seed, e.round, "fit").Uint64())
 	if err != nil {
 		return rec, fmt.Errorf("round %d: fitting the learner on %d labels: %w", e.round, len(e.labeled), err)
 	}
 	rec.TrainSeconds = time.Since(t0).Seconds()
 	rec.Epochs = st.Epochs
-	rec.Info = st.Info
+	// The learner's report (e.g. Active-iNAS's architecture) and the
+	// trainer's (pseudo-labels, auxiliary losses) share the record's info.
+	rec.Info = info
+	for k, v := range st.Info {
+		if rec.Info == nil {
+			rec.Info = map[string]any{}
+		}
+		rec.Info[k] = v
+	}
 	rec.ValAcc = Float(st.ValAcc)
 	if len(e.split.Val) == 0 {
 		rec.ValAcc = Float(math.NaN())

@@ -18,6 +18,7 @@ import (
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/nas"
 	"github.com/alrl/alrl/strategies"
+	"github.com/alrl/alrl/trainers"
 )
 
 // Config is a whole experiment: one run per (strategy, seed).
@@ -30,6 +31,7 @@ type Config struct {
 	Learner    learner.Config   `yaml:"learner"`            // model and training
 	NAS        nas.Config       `yaml:"nas"`                // Active-iNAS: grow the architecture each round (replaces learner.model)
 	Strategies []StrategyConfig `yaml:"strategies"`         // acquisition functions to compare
+	Trainer    trainers.Config  `yaml:"trainer"`            // how the model is fitted each round (default supervised)
 	Targets    []float64        `yaml:"targets"`            // test accuracies for labels-to-target
 	Stopping   StoppingConfig   `yaml:"stopping,omitempty"` // stopping criteria to record (and optionally stop at)
 	Out        string           `yaml:"out"`                // output folder
@@ -52,6 +54,17 @@ type StrategyConfig struct {
 	Name    string         `yaml:"name"`
 	Label   string         `yaml:"label"`   // run folder and legend name; defaults to name
 	Options map[string]any `yaml:"options"` // strategy options, see `alrl list strategies`
+	// Trainer, when its name is set, replaces the experiment's trainer for
+	// this strategy's runs (so one experiment can compare trainers).
+	Trainer trainers.Config `yaml:"trainer"`
+}
+
+// TrainerOf returns the trainer of a strategy's runs: its own when set, else the experiment's.
+func (c Config) TrainerOf(s StrategyConfig) trainers.Config {
+	if s.Trainer.Name != "" {
+		return s.Trainer
+	}
+	return c.Trainer
 }
 
 // ID returns the label, or the name when no label is set.
@@ -73,6 +86,7 @@ func Default() Config {
 		Learner:    learner.DefaultConfig(),
 		NAS:        nas.DefaultConfig(),
 		Strategies: []StrategyConfig{{Name: "entropy"}, {Name: "random"}},
+		Trainer:    trainers.Config{Name: "supervised"},
 		Targets:    []float64{0.8, 0.9, 0.95},
 		Out:        "runs",
 	}
@@ -190,6 +204,21 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateRL())
+	if err := c.Trainer.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("trainer: %w", err))
+	}
+	for i, s := range c.Strategies {
+		if s.Trainer.Name == "" && len(s.Trainer.Options) > 0 {
+			errs = append(errs, fmt.Errorf("strategies[%d].trainer: options without a name; name the trainer", i))
+		} else if s.Trainer.Name != "" {
+			if err := s.Trainer.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("strategies[%d].trainer: %w", i, err))
+			}
+		}
+		if err := checkTrainerFor(s, c.TrainerOf(s)); err != nil {
+			errs = append(errs, fmt.Errorf("strategies[%d]: %w", i, err))
+		}
+	}
 	for i, t := range c.Targets {
 		if t <= 0 || t > 1 {
 			errs = append(errs, fmt.Errorf("targets[%d]: %g is not an accuracy in (0, 1]", i, t))
@@ -269,3 +298,22 @@ func (c Config) validateRL() error {
 
 // YAML renders the resolved config.
 func (c Config) YAML() ([]byte, error) { return strictyaml.Encode(c) }
+
+// checkTrainerFor rejects a strategy that reads a capability only another
+// trainer trains (e.g. strategy vaal without trainer vaal).
+func checkTrainerFor(s StrategyConfig, t trainers.Config) error {
+	st, err := strategies.New(s.Name, s.Options)
+	if err != nil {
+		return nil // reported by the strategy check
+	}
+	n, ok := st.(strategies.Needer)
+	if !ok {
+		return nil
+	}
+	for _, c := range n.Needs() {
+		if by := trainers.TrainedBy(c); by != "" && by != t.ID() {
+			return fmt.Errorf("strategy %s needs %q, which only trainer %s trains; set trainer: {name: %s} (or this strategy's own trainer)", s.Name, c, by, by)
+		}
+	}
+	return nil
+}

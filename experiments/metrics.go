@@ -25,8 +25,9 @@ type Summary struct {
 	QuerySeconds float64         `json:"query_seconds"`
 	WallSeconds  float64         `json:"wall_seconds"`
 	EndReason    string          `json:"end_reason"`
-	Learner      string          `json:"learner"` // the learner's one-line description, starting with its backend
-	Backend      string          `json:"backend"` // learner backend that ran it (torch, gorgonia, ...)
+	Learner      string          `json:"learner"`           // the learner's one-line description, starting with its backend
+	Backend      string          `json:"backend"`           // learner backend that ran it (torch, gorgonia, ...)
+	Trainer      string          `json:"trainer,omitempty"` // the round trainer (supervised, ceal, ssal, ...)
 	// Stops is where each configured stopping criterion fired (null = never).
 	Stops map[string]*StopPoint `json:"stops,omitempty"`
 	Extra map[string]string     `json:"extra,omitempty"`

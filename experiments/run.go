@@ -214,8 +214,14 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		return res, err
 	}
 	stopper := newStopTracker(cfg.Stopping, split.Pool, seed)
+	tc := cfg.TrainerOf(sc)
+	tr, err := newRoundTrainer(tc, data, split, seed, cfg.Learner, l)
+	if err != nil {
+		return res, err
+	}
+	env.SetTrainer(tr)
 	log = log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))
-	log.Info("run start", zap.String("dir", dir), zap.String("learner", l.Describe()),
+	log.Info("run start", zap.String("dir", dir), zap.String("learner", l.Describe()), zap.String("trainer", tc.ID()),
 		zap.Int("pool", len(split.Pool)), zap.Int("val", len(split.Val)), zap.Int("test", len(split.Test)))
 	threads := lcfg.Threads
 	if threads == 0 {
@@ -320,6 +326,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	sum.WallSeconds = time.Since(start).Seconds()
 	sum.Learner = l.Describe()
 	sum.Backend = learner.ResolveBackend(cfg.Learner.Backend)
+	sum.Trainer = tc.ID()
 	if err := PlotCurves(filepath.Join(dir, "curve.png"), fmt.Sprintf("%s, seed %d", sc.ID(), seed),
 		[]Curve{CurveOf(sc.ID(), records)}); err != nil {
 		return res, err

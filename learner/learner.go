@@ -156,5 +156,5 @@ func Has(l Learner, c Capability) bool {
 		_, ok := l.(Ensembler)
 		return ok
 	}
-	return false
+	return hasExtra(l, c)
 }

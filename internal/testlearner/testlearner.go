@@ -30,7 +30,9 @@ type Learner struct {
 	// drawn from the fit seed, to every centroid coordinate, so that learners
 	// fitted with different seeds differ (ensemble members).
 	FitNoise float64
-	seed     uint64
+	// LastWeighted is the training set of the last FitWeighted call.
+	LastWeighted learner.Weighted
+	seed         uint64
 }
 
 // New returns an unfitted learner.

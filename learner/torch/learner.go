@@ -37,6 +37,7 @@ type Learner struct {
 	params []*param // in layer order; nil entries for parameter-free layers
 	res    resState // residual layers and batch norm (layers_res.go)
 	fitted bool
+	ext    extensions // networks of the trainers (loss module, VAAL), saved with the weights
 }
 
 type param struct {
@@ -151,6 +152,7 @@ func (l *Learner) free() {
 // Close frees the parameters.
 func (l *Learner) Close() error {
 	l.free()
+	l.freeExt()
 	return nil
 }
 
@@ -879,7 +881,11 @@ func (l *Learner) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return learner.WriteWeights(path, w)
+	ext, err := l.extTensors()
+	if err != nil {
+		return err
+	}
+	return learner.WriteWeights(path, append(w, ext...))
 }
 
 // Load reads weights written by Save.
@@ -896,6 +902,9 @@ func (l *Learner) Load(path string) error {
 		}
 	}
 	if err := l.restore(w); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := l.loadExt(w); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	l.fitted = true

@@ -19,6 +19,7 @@ import (
 	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/strategies"
+	"github.com/alrl/alrl/trainers"
 )
 
 // Version is the alrl version, set at build time with -ldflags.
@@ -143,8 +144,8 @@ Examples:
 func listCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "list",
-		Usage:     "list strategies, backends, data sets or shipped configs",
-		ArgsUsage: "strategies|backends|datasets|configs",
+		Usage:     "list strategies, trainers, backends, data sets or shipped configs",
+		ArgsUsage: "strategies|trainers|backends|datasets|configs",
 		Description: `Examples:
    alrl list strategies
    alrl list configs`,
@@ -173,6 +174,18 @@ func listCmd() *cli.Command {
 						}
 					}
 				}
+			case "trainers":
+				for _, n := range trainers.Names() {
+					info, err := trainers.Lookup(n)
+					if err != nil {
+						fmt.Fprintf(w, "%s\t%v\n", n, err)
+						continue
+					}
+					fmt.Fprintf(w, "%s\t%s\n", n, info.Description)
+					for _, o := range info.Options {
+						fmt.Fprintf(w, "  %s\t%s (default %v)\n", o.Name, o.Doc, o.Default)
+					}
+				}
 			case "backends":
 				for _, name := range learner.Backends() {
 					b, _ := learner.Backend(name)
@@ -192,7 +205,7 @@ func listCmd() *cli.Command {
 					fmt.Fprintf(w, "builtin:%s\t(sweep: alrl sweep -c builtin:%s)\n", n, n)
 				}
 			default:
-				return fmt.Errorf("list: unknown kind %q; use strategies, backends, datasets or configs", c.Args().First())
+				return fmt.Errorf("list: unknown kind %q; use strategies, trainers, backends, datasets or configs", c.Args().First())
 			}
 			return nil
 		},
