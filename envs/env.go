@@ -28,6 +28,13 @@ type Config struct {
 	Budget     int    `yaml:"budget"`     // total labels, initial set included
 	Rounds     int    `yaml:"rounds"`     // maximum acquisition rounds; 0 = until the budget is spent
 	Candidates int    `yaml:"candidates"` // random subset of the unlabeled pool offered each round; 0 = all of it
+	// Reward is raw (change in validation accuracy) or relative (minus the
+	// change a random batch would have brought); "" means raw. See reward.go.
+	Reward string `yaml:"reward,omitempty"`
+	// RewardArea weights each reward by the share of the learning-curve area
+	// it affects, so an episode's rewards sum to its validation AULC minus the
+	// initial accuracy.
+	RewardArea bool `yaml:"reward_area,omitempty"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -54,6 +61,8 @@ func (c Config) Validate(poolSize, numClasses int, coldStart ...string) error {
 		return fmt.Errorf("al.rounds and al.candidates must be >= 0")
 	case c.Candidates > 0 && c.Candidates < c.K:
 		return fmt.Errorf("al.candidates: %d is smaller than al.k %d", c.Candidates, c.K)
+	case c.Reward != "" && c.Reward != RewardRaw && c.Reward != RewardRelative:
+		return fmt.Errorf("al.reward: %q is not one of %s, %s", c.Reward, RewardRaw, RewardRelative)
 	case c.InitMode == "balanced" && c.InitSize < numClasses:
 		return fmt.Errorf("al.init_size: %d is smaller than the %d classes, so init_mode balanced cannot cover each class; raise it or use init_mode random", c.InitSize, numClasses)
 	}
@@ -99,6 +108,9 @@ type Record struct {
 	QuerySeconds float64 `json:"query_seconds"`
 	Epochs       int     `json:"epochs"`
 	Chosen       []int   `json:"chosen"`
+	// RandomGain is, with al.reward relative, the validation-accuracy change
+	// that a random batch from the same candidates would have brought.
+	RandomGain *Float `json:"random_gain,omitempty"`
 	// Info holds what the learner or trainer reported about this round's fit
 	// (learner.FitStats.Info), e.g. the architecture Active-iNAS chose;
 	// omitted when empty.
@@ -129,6 +141,10 @@ type Observation struct {
 	ClassCounts []int         // labeled class histogram
 	Model       *learner.Memo // the fitted learner, with per-round capability cache
 	RNG         *rand.Rand    // the agent's randomness for this step
+	InitSize    int           // labels of the initial set
+	LabeledY    []int         // labels of Labeled, as the oracle revealed them
+	Reference   []int         // unlabeled indices density features compare with (nil = Candidates)
+	Features    *Features     // candidate features, when the env has a FeatureBuilder (see SetFeatures)
 }
 
 // Env is one active-learning episode over a data set split.
@@ -148,6 +164,7 @@ type Env struct {
 	cands     []int
 	done      EndReason
 	started   bool
+	features  FeatureBuilder
 
 	initMode string          // the init_mode initSel serves
 	initSel  InitialSelector // cold-start selector for initMode, or nil
@@ -245,7 +262,11 @@ func (e *Env) Reset(ctx context.Context, seed uint64) (Observation, Record, erro
 	e.valAcc = float64(rec.ValAcc)
 	rec.Reward = Float(math.NaN())
 	e.updateDone()
-	return e.observe(), rec, nil
+	obs := e.observe()
+	if err := e.attach(ctx, &obs); err != nil {
+		return Observation{}, rec, err
+	}
+	return obs, rec, nil
 }
 
 func (e *Env) initialSet(ctx context.Context, rng *rand.Rand) ([]int, error) {
@@ -436,6 +457,7 @@ func (e *Env) observe() Observation {
 		Round: e.round + 1, K: k, Candidates: cands, Labeled: append([]int(nil), e.labeled...),
 		Unlabeled: len(unl), BudgetUsed: e.oracle.Count(), Budget: e.cfg.Budget, ValAcc: e.valAcc,
 		ClassCounts: counts, Model: e.model, RNG: RNG(e.seed, e.round+1, "agent"),
+		InitSize: e.cfg.InitSize, LabeledY: append([]int(nil), e.labeledY...),
 	}
 }
 
@@ -483,6 +505,11 @@ func (e *Env) Step(ctx context.Context, action []int) (Observation, float64, End
 	if err := ctx.Err(); err != nil {
 		return Observation{}, 0, NotDone, Record{}, err
 	}
+	randomGain, err := e.counterfactualGain(ctx, len(action))
+	if err != nil {
+		return Observation{}, 0, NotDone, Record{}, fmt.Errorf("round %d: %w", e.round+1, err)
+	}
+	prevLabels := len(e.labeled)
 	e.round++
 	if err := e.reveal(action); err != nil {
 		return Observation{}, 0, NotDone, Record{}, err
@@ -491,11 +518,15 @@ func (e *Env) Step(ctx context.Context, action []int) (Observation, float64, End
 	if err != nil {
 		return Observation{}, 0, NotDone, rec, err
 	}
-	reward := float64(rec.ValAcc) - e.valAcc
+	reward := e.reward(float64(rec.ValAcc)-e.valAcc, randomGain, prevLabels, &rec)
 	rec.Reward = Float(reward)
 	e.valAcc = float64(rec.ValAcc)
 	e.updateDone()
-	return e.observe(), reward, e.done, rec, nil
+	obs := e.observe()
+	if err := e.attach(ctx, &obs); err != nil {
+		return Observation{}, reward, e.done, rec, err
+	}
+	return obs, reward, e.done, rec, nil
 }
 
 // State is what a checkpoint stores of an episode (the learner's weights are saved beside it).

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/internal/strictyaml"
@@ -20,16 +22,22 @@ import (
 
 // Config is a whole experiment: one run per (strategy, seed).
 type Config struct {
-	Name       string           `yaml:"name"`       // experiment name, used in plot titles
-	Seeds      []uint64         `yaml:"seeds"`      // one run per seed and strategy; the split and initial set depend only on the seed
-	Data       datasets.Source  `yaml:"data"`       // the data set
-	Split      SplitConfig      `yaml:"split"`      // pool / validation / test sizes
-	AL         envs.Config      `yaml:"al"`         // initial set, query size, budget
-	Learner    learner.Config   `yaml:"learner"`    // model and training
-	NAS        nas.Config       `yaml:"nas"`        // Active-iNAS: grow the architecture each round (replaces learner.model)
-	Strategies []StrategyConfig `yaml:"strategies"` // acquisition functions to compare
-	Targets    []float64        `yaml:"targets"`    // test accuracies for labels-to-target
-	Out        string           `yaml:"out"`        // output folder
+	Name       string           `yaml:"name"`               // experiment name, used in plot titles
+	Seeds      []uint64         `yaml:"seeds"`              // one run per seed and strategy; the split and initial set depend only on the seed
+	Data       datasets.Source  `yaml:"data"`               // the data set
+	Split      SplitConfig      `yaml:"split"`              // pool / validation / test sizes
+	AL         envs.Config      `yaml:"al"`                 // initial set, query size, budget
+	Learner    learner.Config   `yaml:"learner"`            // model and training
+	NAS        *nas.Config      `yaml:"nas,omitempty"`      // Active-iNAS: grow the architecture each round (nil = off; replaces learner.model when enabled)
+	Strategies []StrategyConfig `yaml:"strategies"`         // acquisition functions to compare
+	Targets    []float64        `yaml:"targets"`            // test accuracies for labels-to-target
+	Stopping   StoppingConfig   `yaml:"stopping,omitempty"` // stopping criteria to record (and optionally stop at)
+	Out        string           `yaml:"out"`                // output folder
+	// Mode is the runs' learner: full (the configured learner, "" = full)
+	// or fast (a logistic-regression head on frozen embeddings, see Fast).
+	Mode  string           `yaml:"mode,omitempty"`
+	Fast  *envs.FastConfig `yaml:"fast,omitempty"`  // fast mode's encoder and head (nil = defaults)
+	Agent *AgentConfig     `yaml:"agent,omitempty"` // a learning agent to train, then evaluate as strategy "policy"
 }
 
 // SplitConfig sizes the data splits; 0 for pool or test means all that remain.
@@ -63,7 +71,6 @@ func Default() Config {
 		Split:      SplitConfig{Pool: 0, Val: 1000, Test: 0},
 		AL:         envs.DefaultConfig(),
 		Learner:    learner.DefaultConfig(),
-		NAS:        nas.DefaultConfig(),
 		Strategies: []StrategyConfig{{Name: "entropy"}, {Name: "random"}},
 		Targets:    []float64{0.8, 0.9, 0.95},
 		Out:        "runs",
@@ -124,10 +131,27 @@ func Parse(name string, data []byte, sets []string) (Config, error) {
 		}
 	}
 	cfg := Default()
+	presetSections(doc, &cfg)
 	if err := strictyaml.Decode(doc, &cfg); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", name, err)
 	}
 	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// DecodeConfig decodes config text strictly over the defaults without
+// validating it: for reading the config.yaml of a finished run, whose
+// strategy may not be registered in this binary.
+func DecodeConfig(name string, data []byte) (Config, error) {
+	doc, err := strictyaml.Parse(name, data)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Default()
+	presetSections(doc, &cfg)
+	if err := strictyaml.Decode(doc, &cfg); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil
@@ -165,6 +189,7 @@ func (c Config) Validate() error {
 	if err := checkInitMode(c.AL.InitMode); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateRL())
 	for i, t := range c.Targets {
 		if t <= 0 || t > 1 {
 			errs = append(errs, fmt.Errorf("targets[%d]: %g is not an accuracy in (0, 1]", i, t))
@@ -173,11 +198,19 @@ func (c Config) Validate() error {
 	if c.Split.Pool < 0 || c.Split.Val < 0 || c.Split.Test < 0 {
 		errs = append(errs, fmt.Errorf("split: sizes must be >= 0"))
 	}
-	if err := c.NAS.Validate(); err != nil {
+	if err := c.Stopping.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.NAS.Enabled && c.NAS.Search && c.NAS.Holdout == 0 && c.Split.Val == 0 {
+	if c.NAS != nil {
+		if err := c.NAS.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.NASEnabled() && c.NAS.Search && c.NAS.Holdout == 0 && c.Split.Val == 0 {
 		errs = append(errs, fmt.Errorf("nas.holdout: 0 scores the architecture candidates on the validation split, but split.val is 0; set nas.holdout (e.g. 0.2) or split.val"))
+	}
+	if c.NASEnabled() && c.Mode == ModeFast {
+		errs = append(errs, fmt.Errorf("nas.enabled: Active-iNAS trains whole networks, fast mode a head on frozen embeddings; use mode: full or nas.enabled: false"))
 	}
 	if c.Out == "" {
 		errs = append(errs, fmt.Errorf("out: empty; name an output folder"))
@@ -190,6 +223,54 @@ func (c Config) Validate() error {
 	}
 	if !found {
 		errs = append(errs, fmt.Errorf("data.name: %q is not one of %s", c.Data.Name, strings.Join(datasets.Names(), ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// NASEnabled reports whether the runs use the Active-iNAS learner.
+func (c Config) NASEnabled() bool { return c.NAS != nil && c.NAS.Enabled }
+
+// presetSections fills the optional sections that the document names with
+// their defaults before decoding, so that keys left out keep documented values.
+func presetSections(doc *yaml.Node, cfg *Config) {
+	root := doc
+	if root != nil && root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	if root == nil || root.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "agent":
+			a := DefaultAgentConfig()
+			cfg.Agent = &a
+		case "fast":
+			f := envs.DefaultFastConfig()
+			cfg.Fast = &f
+		case "nas":
+			n := nas.DefaultConfig()
+			cfg.NAS = &n
+		}
+	}
+}
+
+// validateRL checks the mode, fast and agent sections.
+func (c Config) validateRL() error {
+	var errs []error
+	if c.Mode != "" && c.Mode != ModeFull && c.Mode != ModeFast {
+		errs = append(errs, fmt.Errorf("mode: %q is not one of full, fast", c.Mode))
+	}
+	if c.Fast != nil {
+		errs = append(errs, c.Fast.Validate())
+	}
+	if c.Agent != nil {
+		errs = append(errs, c.Agent.Validate())
+		for i, s := range c.Strategies {
+			if s.ID() == c.Agent.ID() && s.Name != "policy" {
+				errs = append(errs, fmt.Errorf("strategies[%d]: %q is also the trained agent's label; set agent.label", i, s.ID()))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -378,6 +378,30 @@ func runTestConfig(t *testing.T) Config {
 	return cfg
 }
 
+// TestRunRecordsDefaultBackend: an empty learner.backend is resolved to the
+// default backend in the run's config.yaml and summary.json.
+func TestRunRecordsDefaultBackend(t *testing.T) {
+	cfg := runTestConfig(t)
+	cfg.Seeds = []uint64{1}
+	cfg.Strategies = []StrategyConfig{{Name: "random"}}
+	cfg.Learner.Backend = ""
+	res, err := Run(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := learner.DefaultBackend()
+	if want == "" || res[0].Summary.Backend != want {
+		t.Fatalf("summary backend %q, want the default %q", res[0].Summary.Backend, want)
+	}
+	b, err := os.ReadFile(filepath.Join(res[0].Dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "backend: "+want) {
+		t.Fatalf("config.yaml does not record the backend %q:\n%s", want, b)
+	}
+}
+
 func readRounds(t *testing.T, dir string) []envs.Record {
 	t.Helper()
 	recs, err := ReadRounds(dir)
@@ -442,6 +466,9 @@ func TestRunEndToEnd(t *testing.T) {
 			if s.Strategy != sc.ID() || s.Seed != seed || s.Labels != 22 || s.Rounds != 4 || s.EndReason != string(envs.BudgetSpent) {
 				t.Errorf("%s: summary %+v", dir, s)
 			}
+			if s.Backend != "testcentroid" {
+				t.Errorf("%s: summary backend %q, want testcentroid", dir, s.Backend)
+			}
 			if s.FinalAcc != recs[len(recs)-1].TestAcc || s.Learner != "test nearest-centroid" {
 				t.Errorf("%s: final acc %v learner %q", dir, s.FinalAcc, s.Learner)
 			}
@@ -455,6 +482,9 @@ func TestRunEndToEnd(t *testing.T) {
 			rc, err := Parse("config.yaml", b, nil)
 			if err != nil {
 				t.Fatalf("%s/config.yaml does not parse: %v", dir, err)
+			}
+			if rc.Learner.Backend != "testcentroid" {
+				t.Errorf("%s/config.yaml: learner.backend %q, want testcentroid", dir, rc.Learner.Backend)
 			}
 			if !slices.Equal(rc.Seeds, []uint64{seed}) || len(rc.Strategies) != 1 || rc.Strategies[0].Name != sc.Name {
 				t.Errorf("%s/config.yaml: seeds %v strategies %+v", dir, rc.Seeds, rc.Strategies)
@@ -475,7 +505,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("summary.csv:\n%s", csv)
 	}
 	md, _ := os.ReadFile(filepath.Join(cfg.Out, "summary.md"))
-	if !strings.Contains(string(md), "# test") || !strings.Contains(string(md), "| entropy | 2 |") {
+	if !strings.Contains(string(md), "# test") || !strings.Contains(string(md), "| entropy | 2 |") ||
+		!strings.Contains(string(md), "Learner backend: testcentroid; network: test nearest-centroid.") {
 		t.Errorf("summary.md:\n%s", md)
 	}
 

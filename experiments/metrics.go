@@ -12,21 +12,24 @@ import (
 
 // Summary is a run's final numbers, written to summary.json.
 type Summary struct {
-	Strategy     string            `json:"strategy"`
-	Seed         uint64            `json:"seed"`
-	Rounds       int               `json:"rounds"`
-	Labels       int               `json:"labels"`
-	FinalAcc     envs.Float        `json:"final_acc"`
-	FinalLoss    envs.Float        `json:"final_loss"`
-	AULC         envs.Float        `json:"aulc"`             // normalised: mean test accuracy over the label range (trapezoid)
-	AULCRaw      envs.Float        `json:"aulc_raw"`         // area in accuracy x labels
-	LabelsTo     map[string]*int   `json:"labels_to_target"` // first label count reaching each target accuracy (null = never)
-	TrainSeconds float64           `json:"train_seconds"`
-	QuerySeconds float64           `json:"query_seconds"`
-	WallSeconds  float64           `json:"wall_seconds"`
-	EndReason    string            `json:"end_reason"`
-	Learner      string            `json:"learner"`
-	Extra        map[string]string `json:"extra,omitempty"`
+	Strategy     string          `json:"strategy"`
+	Seed         uint64          `json:"seed"`
+	Rounds       int             `json:"rounds"`
+	Labels       int             `json:"labels"`
+	FinalAcc     envs.Float      `json:"final_acc"`
+	FinalLoss    envs.Float      `json:"final_loss"`
+	AULC         envs.Float      `json:"aulc"`             // normalised: mean test accuracy over the label range (trapezoid)
+	AULCRaw      envs.Float      `json:"aulc_raw"`         // area in accuracy x labels
+	LabelsTo     map[string]*int `json:"labels_to_target"` // first label count reaching each target accuracy (null = never)
+	TrainSeconds float64         `json:"train_seconds"`
+	QuerySeconds float64         `json:"query_seconds"`
+	WallSeconds  float64         `json:"wall_seconds"`
+	EndReason    string          `json:"end_reason"`
+	Learner      string          `json:"learner"` // the learner's one-line description, starting with its backend
+	Backend      string          `json:"backend"` // learner backend that ran it (torch, gorgonia, ...)
+	// Stops is where each configured stopping criterion fired (null = never).
+	Stops map[string]*StopPoint `json:"stops,omitempty"`
+	Extra map[string]string     `json:"extra,omitempty"`
 }
 
 // AULC returns the area under the learning curve (accuracy against labels,

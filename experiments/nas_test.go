@@ -56,7 +56,8 @@ func (l depthLearner) Probs(ctx context.Context, idx []int) (*mat.Dense, error) 
 func nasTestConfig(t *testing.T) Config {
 	cfg := runTestConfig(t)
 	cfg.Learner.Backend = "testdepth"
-	cfg.NAS = nas.DefaultConfig()
+	n := nas.DefaultConfig()
+	cfg.NAS = &n
 	cfg.NAS.Enabled = true
 	cfg.NAS.Width = 4
 	cfg.NAS.MaxStacks, cfg.NAS.MaxBlocks = 2, 2

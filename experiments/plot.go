@@ -96,7 +96,7 @@ func PlotCurves(path, title string, curves []Curve) error {
 			poly, err := plotter.NewPolygon(band)
 			if err == nil {
 				r, g, b, _ := col.RGBA()
-				poly.Color = color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 40}
+				poly.Color = color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: 40} // NRGBA: RGBA would be read as premultiplied
 				poly.LineStyle.Width = 0
 				p.Add(poly)
 			}

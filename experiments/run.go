@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -28,6 +29,12 @@ type Options struct {
 	Log     *zap.Logger // nil = no logging
 	// OnRound, if set, observes every finished round (after its checkpoint is written).
 	OnRound func(run string, rec envs.Record)
+	// Threads, if > 0, overrides learner.threads at run time without changing
+	// the recorded config (a sweep executor's per-run thread budget).
+	Threads int
+	// Version and Commit are alrl's version and VCS revision, recorded in each
+	// run's provenance.json (Commit "" = from the binary's build info).
+	Version, Commit string
 }
 
 // RunResult is the outcome of one (strategy, seed) run.
@@ -51,8 +58,15 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Record the backend that runs the experiment in every resolved config
+	// (a run resumed on another backend is then refused as a different config).
+	cfg.Learner.Backend = learner.ResolveBackend(cfg.Learner.Backend)
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output folder: %w", err)
+	}
+	cfg, evaluate, err := trainAgentFirst(ctx, cfg, opt)
+	if err != nil || !evaluate {
+		return nil, err
 	}
 	var results []RunResult
 	cache := map[uint64]*datasets.Dataset{}
@@ -73,7 +87,7 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 				}
 				cache[seed] = data
 			}
-			r, err := runOne(ctx, cfg, sc, seed, data, opt, log)
+			r, err := runOne(ctx, runConfig(cfg, sc, seed), RunDir(cfg.Out, sc, seed), data, opt, log)
 			if err != nil {
 				return results, fmt.Errorf("run %s: %w", RunDir(cfg.Out, sc, seed), err)
 			}
@@ -99,10 +113,35 @@ func runConfig(cfg Config, sc StrategyConfig, seed uint64) Config {
 	return c
 }
 
-func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, data *datasets.Dataset, opt Options, log *zap.Logger) (RunResult, error) {
-	dir := RunDir(cfg.Out, sc, seed)
+// RunAt executes the single run described by rc (exactly one strategy and
+// one seed) in dir: the entry point of sweep tasks, which resume whatever
+// the folder holds when opt.Resume is set.
+func RunAt(ctx context.Context, rc Config, dir string, opt Options) (RunResult, error) {
+	log := opt.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := rc.Validate(); err != nil {
+		return RunResult{Dir: dir}, err
+	}
+	if len(rc.Seeds) != 1 || len(rc.Strategies) != 1 {
+		return RunResult{Dir: dir}, fmt.Errorf("run %s: a single run needs exactly one seed and one strategy, the config has %d and %d", dir, len(rc.Seeds), len(rc.Strategies))
+	}
+	data, err := datasets.Load(rc.Data, opt.DataDir, rc.Seeds[0])
+	if err != nil {
+		return RunResult{Dir: dir}, err
+	}
+	return runOne(ctx, rc, dir, data, opt, log)
+}
+
+// runOne executes the run of rc (one strategy, one seed) in dir.
+func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, opt Options, log *zap.Logger) (RunResult, error) {
+	cfg, sc, seed := rc, rc.Strategies[0], rc.Seeds[0]
 	res := RunResult{Dir: dir}
-	rc := runConfig(cfg, sc, seed)
+	// Before anything is written: the backend must be able to run the model.
+	if err := validateLearner(cfg, data); err != nil {
+		return res, err
+	}
 	resolved, err := rc.YAML()
 	if err != nil {
 		return res, err
@@ -145,7 +184,17 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err != nil {
 		return res, err
 	}
-	l, err := newLearner(cfg, data, log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed)))
+	lcfg := cfg.Learner
+	if opt.Threads > 0 {
+		lcfg.Threads = opt.Threads
+	}
+	var l learner.Learner
+	if cfg.NASEnabled() {
+		l, err = nas.New(data.Inputs(), data.NumClasses, lcfg, *cfg.NAS,
+			nas.Options{Log: log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))})
+	} else {
+		l, err = NewLearner(ctx, cfg.Mode, cfg.Fast, lcfg, data, split, seed)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -161,17 +210,39 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err != nil {
 		return res, err
 	}
+	stopper := newStopTracker(cfg.Stopping, split.Pool, seed)
 	log = log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))
 	log.Info("run start", zap.String("dir", dir), zap.String("learner", l.Describe()),
 		zap.Int("pool", len(split.Pool)), zap.Int("val", len(split.Val)), zap.Int("test", len(split.Test)))
+	threads := lcfg.Threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	session := newSession(opt.Version, opt.Commit, l.Describe(), threads)
 
 	start := time.Now()
 	var records []envs.Record
 	var obs envs.Observation
-	// finish records a round: results and checkpoint on disk, then the log and observers.
+	stoppedBy := ""
+	// finish records a round: stopping criteria, results and checkpoint on
+	// disk, then the log and observers.
 	finish := func(rec envs.Record) error {
 		records = append(records, rec)
-		if err := saveRound(dir, env, records, time.Since(start)); err != nil {
+		var st *stopState
+		if stopper != nil {
+			by, err := stopper.observe(ctx, env.Learner(), rec, env.Labeled())
+			if err != nil {
+				return err
+			}
+			if stoppedBy == "" {
+				stoppedBy = by
+			}
+			st = &stopper.state
+			if err := writeJSONAtomic(filepath.Join(dir, "stopping.json"), stopper.state.Rounds); err != nil {
+				return err
+			}
+		}
+		if err := saveRound(dir, env, records, st, time.Since(start)); err != nil {
 			return err
 		}
 		logRound(log, rec)
@@ -188,9 +259,24 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 			return res, fmt.Errorf("resume: %w", err)
 		}
 		records = ck.Records
+		if stopper != nil {
+			if ck.Stopping == nil {
+				return res, fmt.Errorf("resume: the checkpoint in %s has no stopping-criteria state; delete the run folder to start it again", dir)
+			}
+			stopper.state = *ck.Stopping
+			if stopper.state.Fired == nil {
+				stopper.state.Fired = map[string]*StopPoint{}
+			}
+			stoppedBy = stopper.stopper()
+		}
 		start = start.Add(-time.Duration(ck.Seconds * float64(time.Second)))
+		session.Resumed, session.FromRound = true, ck.Env.Round+1
 		log.Info("resumed", zap.Int("round", ck.Env.Round), zap.Int("labels", len(ck.Env.Labeled)))
-	} else {
+	}
+	if err := appendSession(dir, session); err != nil {
+		return res, err
+	}
+	if !hasCk {
 		var rec envs.Record
 		obs, rec, err = env.Reset(ctx, seed)
 		if err != nil {
@@ -200,7 +286,7 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 			return res, err
 		}
 	}
-	for env.Done() == envs.NotDone {
+	for env.Done() == envs.NotDone && stoppedBy == "" {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("interrupted after round %d (resume with --resume): %w", env.Round(), err)
 		}
@@ -222,8 +308,15 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	}
 	sum := Summarize(records, cfg.Targets)
 	sum.Strategy, sum.Seed, sum.EndReason = sc.ID(), seed, string(env.Done())
+	if stoppedBy != "" {
+		sum.EndReason = StoppedBy + stoppedBy
+	}
+	if stopper != nil {
+		sum.Stops = stopper.stops()
+	}
 	sum.WallSeconds = time.Since(start).Seconds()
 	sum.Learner = l.Describe()
+	sum.Backend = learner.ResolveBackend(cfg.Learner.Backend)
 	if err := PlotCurves(filepath.Join(dir, "curve.png"), fmt.Sprintf("%s, seed %d", sc.ID(), seed),
 		[]Curve{CurveOf(sc.ID(), records)}); err != nil {
 		return res, err
@@ -237,18 +330,18 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	return res, nil
 }
 
-// newLearner builds the run's learner: Active-iNAS when nas.enabled (which
-// validates the learner config against its own networks), else the fixed
-// model of learner.model.
-func newLearner(cfg Config, data *datasets.Dataset, log *zap.Logger) (learner.Learner, error) {
-	if cfg.NAS.Enabled {
-		return nas.New(data.Inputs(), data.NumClasses, cfg.Learner, cfg.NAS, nas.Options{Log: log})
+// validateLearner checks, before anything of a run is written, that the
+// backend can run its networks: Active-iNAS's when nas.enabled, else
+// learner.model.
+func validateLearner(cfg Config, data *datasets.Dataset) error {
+	if cfg.NASEnabled() {
+		return nas.Check(data.Shape, data.NumClasses, cfg.Learner, *cfg.NAS)
 	}
-	if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
-		return nil, err
-	}
-	return learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
+	return cfg.Learner.Validate(data.Shape, data.NumClasses)
 }
+
+// StoppedBy prefixes a summary's end_reason when a stopping criterion ended the run.
+const StoppedBy = "stopping_criterion:"
 
 // checkNeeds rejects a strategy whose declared capabilities the learner lacks.
 func checkNeeds(s strategies.Strategy, l learner.Learner) error {
@@ -258,7 +351,11 @@ func checkNeeds(s strategies.Strategy, l learner.Learner) error {
 	}
 	for _, c := range n.Needs() {
 		if !learner.Has(l, c) {
-			return fmt.Errorf("strategy %s needs %q, which learner %s cannot provide", s.Name(), c, l.Describe())
+			msg := fmt.Sprintf("strategy %s needs %q, which learner %s cannot provide", s.Name(), c, l.Describe())
+			if h := learner.CapabilityHint(c); h != "" {
+				msg += ": " + h
+			}
+			return errors.New(msg)
 		}
 	}
 	return nil
@@ -280,14 +377,16 @@ type checkpoint struct {
 	Env     envs.State    `json:"env"`
 	Weights string        `json:"weights"` // file name inside checkpoint/
 	Records []envs.Record `json:"records"`
-	Seconds float64       `json:"seconds"` // wall time spent so far
+	// Stopping is the stopping criteria's state (absent without criteria).
+	Stopping *stopState `json:"stopping,omitempty"`
+	Seconds  float64    `json:"seconds"` // wall time spent so far
 }
 
 // saveRound writes rounds.jsonl and the checkpoint, each atomically: first
 // the new weights under a round-specific name, then the state that points at
 // them, then the old weights are removed. A crash at any point leaves a
 // consistent (older or newer) checkpoint.
-func saveRound(dir string, env *envs.Env, records []envs.Record, elapsed time.Duration) error {
+func saveRound(dir string, env *envs.Env, records []envs.Record, st *stopState, elapsed time.Duration) error {
 	var lines []byte
 	for _, r := range records {
 		b, err := json.Marshal(r)
@@ -303,12 +402,12 @@ func saveRound(dir string, env *envs.Env, records []envs.Record, elapsed time.Du
 	if err := os.MkdirAll(ckDir, 0o755); err != nil {
 		return err
 	}
-	st := env.State()
-	wname := fmt.Sprintf("weights-%04d.bin", st.Round)
+	es := env.State()
+	wname := fmt.Sprintf("weights-%04d.bin", es.Round)
 	if err := env.Learner().Save(filepath.Join(ckDir, wname)); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	ck := checkpoint{Version: 1, Env: st, Weights: wname, Records: records, Seconds: elapsed.Seconds()}
+	ck := checkpoint{Version: 1, Env: es, Weights: wname, Records: records, Stopping: st, Seconds: elapsed.Seconds()}
 	if err := writeJSONAtomic(filepath.Join(ckDir, "state.json"), ck); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}

@@ -68,6 +68,9 @@ func WriteExperimentSummary(cfg Config, results []RunResult) error {
 		fmt.Fprintf(&md, "| %s | %d | %.4f ± %.4f | %.4f ± %.4f | %.1f | %.1f |\n", s.Strategy, s.Seeds, s.FinalMean, s.FinalStd, s.AULCMean, s.AULCStd, s.TrainSeconds, s.QuerySec)
 	}
 	md.WriteString("\n± is the sample standard deviation over seeds. Runs with the same seed share the data split and the initial labeled set.\n")
+	if len(results) > 0 {
+		fmt.Fprintf(&md, "\nLearner backend: %s; network: %s.\n", results[0].Summary.Backend, results[0].Summary.Learner)
+	}
 	if err := writeFileAtomic(filepath.Join(cfg.Out, "summary.md"), md.Bytes()); err != nil {
 		return err
 	}

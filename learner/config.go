@@ -2,6 +2,7 @@ package learner
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ type Config struct {
 	Device         string      `yaml:"device"`          // cpu, cuda:N or auto
 	Threads        int         `yaml:"threads"`         // intra-op threads; 0 = number of CPUs
 	InferenceBatch int         `yaml:"inference_batch"` // samples per forward pass at inference
+	Ensemble       int         `yaml:"ensemble"`        // M >= 2: an ensemble of M independently initialised models (0 or 1 = one)
 	Model          ModelSpec   `yaml:"model"`
 	Train          TrainConfig `yaml:"train"`
 }
@@ -79,6 +81,9 @@ func (c Config) Validate(inputShape []int, numClasses int) error {
 	if c.InferenceBatch < 1 {
 		return fmt.Errorf("learner.inference_batch: must be >= 1, got %d", c.InferenceBatch)
 	}
+	if c.Ensemble < 0 {
+		return fmt.Errorf("learner.ensemble: must be >= 0 (0 or 1 = a single model, M >= 2 = an ensemble of M), got %d", c.Ensemble)
+	}
 	if c.Threads < 0 {
 		return fmt.Errorf("learner.threads: must be >= 0, got %d", c.Threads)
 	}
@@ -107,77 +112,56 @@ func (c Config) Validate(inputShape []int, numClasses int) error {
 	if err != nil {
 		return err
 	}
-	return CheckLayers(c.Backend, arch)
+	// Ask the backend whether it can run this config. A backend that is not
+	// compiled in is an error only when named explicitly (an empty name with
+	// no backend at all fails in New).
+	name := ResolveBackend(c.Backend)
+	if name == "" {
+		return nil
+	}
+	b, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	if b.Supports != nil {
+		if err := b.Supports(c, arch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Factory builds a learner over the label-free inputs of a data set.
 type Factory func(in datasets.Inputs, numClasses int, cfg Config) (Learner, error)
 
-type backend struct {
-	factory    Factory
-	doc        string
-	layerCheck func(Layer) error
-}
-
-// BackendOption configures a backend at registration.
-type BackendOption func(*backend)
-
-// WithLayerCheck declares which layers a backend can build: check returns an
-// error (saying why) for a layer the backend cannot build. A backend
-// registered without it is assumed to build every type in LayerTypes.
-func WithLayerCheck(check func(Layer) error) BackendOption {
-	return func(b *backend) { b.layerCheck = check }
+// BackendInfo describes a learner backend for the registry.
+type BackendInfo struct {
+	Name string  // the value of learner.backend that selects it
+	Doc  string  // one line for `alrl list backends`
+	New  Factory // builds a learner
+	// Supports, if set, reports whether the backend can run cfg with the
+	// resolved architecture. Config.Validate calls it, so that a config the
+	// backend cannot run fails before the run starts; the error should name
+	// the offending key, the backend that can run it and how to build that.
+	Supports func(cfg Config, arch Architecture) error
 }
 
 var (
 	backendsMu sync.RWMutex
-	backends   = map[string]backend{}
+	backends   = map[string]BackendInfo{}
 )
 
-// RegisterBackend makes a learner backend available by name; backends call it
-// from init in files compiled under their build tag.
-func RegisterBackend(name, doc string, f Factory, opts ...BackendOption) {
-	b := backend{factory: f, doc: doc}
-	for _, o := range opts {
-		o(&b)
-	}
+// Register makes a learner backend available by name; backends call it from
+// init in the files that their build constraints select.
+func Register(b BackendInfo) {
 	backendsMu.Lock()
 	defer backendsMu.Unlock()
-	backends[name] = b
+	backends[b.Name] = b
 }
 
-// CheckLayers returns an error naming the first layer of arch that the named
-// backend ("" = the default) cannot build, and the compiled-in backends that
-// can. A backend that is not compiled in is not checked (New reports it).
-func CheckLayers(backendName string, arch Architecture) error {
-	if backendName == "" {
-		backendName = DefaultBackend()
-	}
-	backendsMu.RLock()
-	defer backendsMu.RUnlock()
-	b, ok := backends[backendName]
-	if !ok || b.layerCheck == nil {
-		return nil
-	}
-	for i, l := range arch.Layers {
-		err := b.layerCheck(l.Layer)
-		if err == nil {
-			continue
-		}
-		var others []string
-		for n, o := range backends {
-			if n != backendName && (o.layerCheck == nil || o.layerCheck(l.Layer) == nil) {
-				others = append(others, n)
-			}
-		}
-		sort.Strings(others)
-		hint := "no compiled-in backend builds it; rebuild with -tags torch (make build) and use learner.backend: torch"
-		if len(others) > 0 {
-			hint = "use learner.backend: " + strings.Join(others, " or ")
-		}
-		return fmt.Errorf("learner.model.layers[%d] (%s): backend %s cannot build this layer (%v); %s", i, l.Type, backendName, err, hint)
-	}
-	return nil
+// RegisterBackend registers a backend without a Supports check.
+func RegisterBackend(name, doc string, f Factory) {
+	Register(BackendInfo{Name: name, Doc: doc, New: f})
 }
 
 // Backends returns the names of the compiled-in backends, sorted.
@@ -192,12 +176,21 @@ func Backends() []string {
 	return names
 }
 
-// DefaultBackend returns "torch" when compiled in, else the first backend, else "".
+// Backend returns the registered backend of that name.
+func Backend(name string) (BackendInfo, bool) {
+	backendsMu.RLock()
+	defer backendsMu.RUnlock()
+	b, ok := backends[name]
+	return b, ok
+}
+
+// DefaultBackend returns "torch" when compiled in, else "gorgonia" when
+// compiled in, else the first backend, else "".
 func DefaultBackend() string {
 	names := Backends()
-	for _, n := range names {
-		if n == "torch" {
-			return n
+	for _, pref := range []string{"torch", "gorgonia"} {
+		if slices.Contains(names, pref) {
+			return pref
 		}
 	}
 	if len(names) > 0 {
@@ -206,30 +199,72 @@ func DefaultBackend() string {
 	return ""
 }
 
+// ResolveBackend returns the backend a config with learner.backend = name
+// runs on: name itself, or the default backend when name is empty.
+func ResolveBackend(name string) string {
+	if name == "" {
+		return DefaultBackend()
+	}
+	return name
+}
+
+// BuildHint says how to get a binary with the named backend compiled in.
+func BuildHint(name string) string {
+	switch name {
+	case "torch":
+		return "the torch backend (libtorch through gotch) needs a build with `-tags torch` and libtorch installed: `make build`, or `source scripts/torch-env.sh && go build -tags torch ./cmd/alrl`"
+	case "gorgonia":
+		return "the gorgonia backend (pure Go) is compiled into every alrl binary; `go build ./cmd/alrl` builds one"
+	}
+	return fmt.Sprintf("backend %q is not one of alrl's own (torch, gorgonia); import the package that registers it", name)
+}
+
+// RequireBackend returns nil when c runs on the backend want, else an error
+// for config key saying that what needs that backend and how to build it.
+// Code that only one backend can run (a trainer, a NAS space) calls it from
+// its own validation, so that such a config fails before the run starts.
+func (c Config) RequireBackend(key, what, want string) error {
+	got := ResolveBackend(c.Backend)
+	if got == want {
+		return nil
+	}
+	return fmt.Errorf("%s: %s needs the %s backend (learner.backend: %s), but this run uses %q; %s",
+		key, what, want, want, got, BuildHint(want))
+}
+
+func lookup(name string) (BackendInfo, error) {
+	b, ok := Backend(name)
+	if ok {
+		return b, nil
+	}
+	if len(Backends()) == 0 {
+		return b, fmt.Errorf("learner.backend: no learner backend is compiled into this binary; build cmd/alrl (it always has the pure-Go gorgonia backend) or add `-tags torch` for libtorch (make build)")
+	}
+	return b, fmt.Errorf("learner.backend: %q is not compiled into this binary (available: %s); %s",
+		name, strings.Join(Backends(), ", "), BuildHint(name))
+}
+
 // New builds a learner with the configured (or default) backend.
 func New(in datasets.Inputs, numClasses int, cfg Config) (Learner, error) {
-	name := cfg.Backend
-	if name == "" {
-		name = DefaultBackend()
+	b, err := lookup(ResolveBackend(cfg.Backend))
+	if err != nil {
+		return nil, err
 	}
-	backendsMu.RLock()
-	b, ok := backends[name]
-	backendsMu.RUnlock()
-	if !ok {
-		if len(Backends()) == 0 {
-			return nil, fmt.Errorf("learner.backend: no learner backend is compiled into this binary; build with `make build` (go build -tags torch, libtorch through gotch)")
-		}
-		return nil, fmt.Errorf("learner.backend: %q is not compiled into this binary (available: %s); the torch backend needs `-tags torch` (make build)",
-			name, strings.Join(Backends(), ", "))
+	if cfg.Ensemble < 2 {
+		return b.New(in, numClasses, cfg)
 	}
-	if b.layerCheck != nil {
-		arch, err := cfg.Model.Resolve(in.Shape(), numClasses)
+	single := cfg
+	single.Ensemble = 0
+	members := make([]Learner, 0, cfg.Ensemble)
+	for i := 0; i < cfg.Ensemble; i++ {
+		m, err := b.New(in, numClasses, single)
 		if err != nil {
-			return nil, err
+			for _, p := range members {
+				_ = p.Close()
+			}
+			return nil, fmt.Errorf("learner.ensemble: building member %d: %w", i, err)
 		}
-		if err := CheckLayers(name, arch); err != nil {
-			return nil, err
-		}
+		members = append(members, m)
 	}
-	return b.factory(in, numClasses, cfg)
+	return NewEnsemble(members)
 }

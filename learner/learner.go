@@ -23,7 +23,19 @@ const (
 	CapLastLayer  Capability = "last_layer_weights" // C x D weights of the output layer
 	CapInputs     Capability = "inputs"             // N x D raw (flattened) inputs of pool samples
 	CapInputGrads Capability = "input_gradients"    // logits and their gradients w.r.t. arbitrary inputs
+	CapEnsemble   Capability = "ensemble"           // M matrices N x C, one per ensemble member
 )
+
+// CapabilityHint says how a config gets a learner with capability c.
+func CapabilityHint(c Capability) string {
+	switch c {
+	case CapMCDropout:
+		return "use a model with dropout layers (e.g. model.name: cnn, or add a dropout layer to model.layers)"
+	case CapEnsemble:
+		return "set learner.ensemble: M (M >= 2; Beluch et al. 2018 used 5) to train M independently initialised models"
+	}
+	return ""
+}
 
 // Labeled is a set of pool indices with the labels the oracle revealed for them.
 type Labeled struct {
@@ -113,6 +125,9 @@ func Has(l Learner, c Capability) bool {
 	if m, ok := l.(*Memo); ok {
 		l = m.Learner
 	}
+	if r, ok := l.(capabilityReporter); ok {
+		return r.HasCapability(c)
+	}
 	switch c {
 	case CapProbs:
 		return true
@@ -136,6 +151,9 @@ func Has(l Learner, c Capability) bool {
 		return ok
 	case CapInputGrads:
 		_, ok := l.(InputGrader)
+		return ok
+	case CapEnsemble:
+		_, ok := l.(Ensembler)
 		return ok
 	}
 	return false

@@ -559,6 +559,41 @@ func TestBackendRegistry(t *testing.T) {
 	}
 }
 
+func TestBackendSupportsAndRequire(t *testing.T) {
+	Register(BackendInfo{Name: "zz-test-picky", Doc: "rejects tanh", New: func(datasets.Inputs, int, Config) (Learner, error) { return &countingLearner{}, nil },
+		Supports: func(cfg Config, arch Architecture) error {
+			for i, l := range arch.Layers {
+				if l.Type == "tanh" {
+					return fmt.Errorf("learner.model.layers[%d]: tanh needs another backend", i)
+				}
+			}
+			return nil
+		}})
+	cfg := DefaultConfig()
+	cfg.Backend = "zz-test-picky"
+	cfg.Model = ModelSpec{Name: "layers", Layers: []Layer{{Type: "flatten"}, {Type: "dense", Out: 4}, {Type: "relu"}, {Type: "dense"}}}
+	if err := cfg.Validate([]int{3}, 2); err != nil {
+		t.Fatalf("a supported model: %v", err)
+	}
+	cfg.Model.Layers[2].Type = "tanh"
+	if err := cfg.Validate([]int{3}, 2); err == nil || !strings.Contains(err.Error(), "layers[2]: tanh needs another backend") {
+		t.Fatalf("Validate did not ask the backend: %v", err)
+	}
+	cfg.Backend = "zz-not-compiled"
+	if err := cfg.Validate([]int{3}, 2); err == nil || !strings.Contains(err.Error(), `"zz-not-compiled" is not compiled into this binary`) {
+		t.Fatalf("Validate with a backend that is not compiled in: %v", err)
+	}
+	cfg.Backend = "torch"
+	if err := cfg.RequireBackend("trainer", "the VAAL trainer", "torch"); err != nil {
+		t.Fatalf("RequireBackend(torch) on torch: %v", err)
+	}
+	cfg.Backend = "gorgonia"
+	err := cfg.RequireBackend("trainer", "the VAAL trainer", "torch")
+	if err == nil || !strings.Contains(err.Error(), "trainer: the VAAL trainer needs the torch backend") || !strings.Contains(err.Error(), "-tags torch") {
+		t.Fatalf("RequireBackend(torch) on gorgonia: %v", err)
+	}
+}
+
 func TestProgressReport(t *testing.T) {
 	var got []string
 	ctx := WithProgress(context.Background(), func(stage string, done, total int) {

@@ -126,8 +126,7 @@ func (m *Memo) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, err
 		return nil, fmt.Errorf("mc_dropout: number of samples T must be >= 1, got %d", T)
 	}
 	if !Has(m.Learner, CapMCDropout) {
-		return nil, &CapabilityError{Capability: CapMCDropout, Learner: m.Learner.Describe(),
-			Hint: "use a model with dropout layers (e.g. model.name: cnn, or add a dropout layer to model.layers)"}
+		return nil, &CapabilityError{Capability: CapMCDropout, Learner: m.Learner.Describe(), Hint: CapabilityHint(CapMCDropout)}
 	}
 	k := key(CapMCDropout, T, idx)
 	if v, ok := m.get(k); ok {
@@ -139,6 +138,25 @@ func (m *Memo) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, err
 	}
 	m.put(k, s)
 	return s, nil
+}
+
+// MemberProbs returns (possibly cached) class probabilities of each ensemble
+// member, or a CapabilityError when the learner is not an ensemble.
+func (m *Memo) MemberProbs(ctx context.Context, idx []int) ([]*mat.Dense, error) {
+	e, ok := m.Learner.(Ensembler)
+	if !ok {
+		return nil, &CapabilityError{Capability: CapEnsemble, Learner: m.Learner.Describe(), Hint: CapabilityHint(CapEnsemble)}
+	}
+	k := key(CapEnsemble, 0, idx)
+	if v, ok := m.get(k); ok {
+		return v.([]*mat.Dense), nil
+	}
+	p, err := e.MemberProbs(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	m.put(k, p)
+	return p, nil
 }
 
 // Embed returns (possibly cached) embeddings, or a CapabilityError.

@@ -1,12 +1,9 @@
 package learner
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/alrl/alrl/datasets"
 )
 
 func TestResolveResidualLayers(t *testing.T) {
@@ -108,36 +105,24 @@ func TestResolveResidualErrors(t *testing.T) {
 	}
 }
 
-func TestBackendLayerCheck(t *testing.T) {
-	RegisterBackend("zz-no-res", "fake backend without residual layers", func(datasets.Inputs, int, Config) (Learner, error) {
-		return &countingLearner{}, nil
-	}, WithLayerCheck(func(l Layer) error {
-		if IsResidualLayer(l.Type) {
-			return fmt.Errorf("%s is not implemented here", l.Type)
+func TestResidualTypesAreSeparate(t *testing.T) {
+	// Backends that check against LayerTypes (gorgonia) thereby reject the
+	// residual types; Resolve accepts both lists.
+	for _, r := range ResidualLayerTypes {
+		if slices.Contains(LayerTypes, r) {
+			t.Errorf("%s is in LayerTypes", r)
 		}
-		return nil
-	}))
-	RegisterBackend("zz-all", "fake backend with every layer", func(datasets.Inputs, int, Config) (Learner, error) {
-		return &countingLearner{}, nil
-	})
-	cfg := DefaultConfig()
-	cfg.Backend = "zz-no-res"
-	cfg.Model = ModelSpec{Name: "layers", Layers: []Layer{{Type: "dense", Out: 4}, {Type: "batchnorm1d"}, {Type: "relu"}, {Type: "dense"}}}
-	err := cfg.Validate([]int{3}, 2)
-	for _, s := range []string{"learner.model.layers[1] (batchnorm1d)", "backend zz-no-res cannot build", "not implemented here", "learner.backend:", "zz-all"} {
-		if err == nil || !strings.Contains(err.Error(), s) {
-			t.Errorf("Validate: %v; want it to mention %q", err, s)
+		if !IsResidualLayer(r) {
+			t.Errorf("IsResidualLayer(%s) = false", r)
 		}
 	}
-	in := (&datasets.Dataset{Shape: []int{3}}).Inputs()
-	if _, err := New(in, 2, cfg); err == nil || !strings.Contains(err.Error(), "cannot build") {
-		t.Errorf("New built a model its backend cannot: %v", err)
+	for _, b := range LayerTypes {
+		if IsResidualLayer(b) {
+			t.Errorf("IsResidualLayer(%s) = true", b)
+		}
 	}
-	cfg.Model = ModelSpec{Name: "mlp", Hidden: []int{4}}
-	if err := cfg.Validate([]int{3}, 2); err != nil {
-		t.Errorf("a plain MLP on the same backend: %v", err)
-	}
-	if _, err := New(in, 2, cfg); err != nil {
-		t.Errorf("New with a supported model: %v", err)
+	_, err := ModelSpec{Name: "layers", Layers: []Layer{{Type: "lstm"}, {Type: "dense"}}}.Resolve([]int{3}, 2)
+	if err == nil || !strings.Contains(err.Error(), "resdense") || !strings.Contains(err.Error(), "conv2d") {
+		t.Errorf("unknown type error does not list both kinds: %v", err)
 	}
 }

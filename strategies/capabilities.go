@@ -24,6 +24,23 @@ type GradModel interface {
 	InputGrads(ctx context.Context, x *mat.Dense) (logits *mat.Dense, grads []*mat.Dense, err error)
 }
 
+// EnsembleModel is a Model backed by a deep ensemble (learner.CapEnsemble,
+// set with learner.ensemble); MemberProbs returns one N x C matrix per
+// member. *learner.Memo implements it.
+type EnsembleModel interface {
+	MemberProbs(ctx context.Context, idx []int) ([]*mat.Dense, error)
+}
+
+// memberProbsOf returns the ensemble members' probabilities, or a
+// CapabilityError naming the fix when the model is no ensemble.
+func memberProbsOf(ctx context.Context, m Model, idx []int) ([]*mat.Dense, error) {
+	em, ok := m.(EnsembleModel)
+	if !ok {
+		return nil, &learner.CapabilityError{Capability: learner.CapEnsemble, Learner: describe(m), Hint: learner.CapabilityHint(learner.CapEnsemble)}
+	}
+	return em.MemberProbs(ctx, idx)
+}
+
 // inputsOf returns the raw inputs of idx, or a CapabilityError when the model
 // cannot provide them.
 func inputsOf(ctx context.Context, m Model, idx []int) (*mat.Dense, error) {

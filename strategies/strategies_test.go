@@ -47,6 +47,10 @@ func (m *fakeModel) Embed(context.Context, []int) (*mat.Dense, error) {
 	return nil, &learner.CapabilityError{Capability: learner.CapEmbeddings, Learner: "fake"}
 }
 
+func (m *fakeModel) MemberProbs(context.Context, []int) ([]*mat.Dense, error) {
+	return nil, &learner.CapabilityError{Capability: learner.CapEnsemble, Learner: "fake"}
+}
+
 func (m *fakeModel) NumClasses() int { return len(m.probs[0]) }
 
 // errModel fails every capability.

@@ -18,7 +18,12 @@ func Write(path string, fill func(w io.Writer) error) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	if err = fill(f); err == nil {
+	// CreateTemp makes the file private (0600); results are meant to be read by others.
+	err = f.Chmod(0o644)
+	if err == nil {
+		err = fill(f)
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

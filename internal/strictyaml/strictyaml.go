@@ -84,15 +84,32 @@ func Set(doc *yaml.Node, assignment string) error {
 	if key == "" {
 		return fmt.Errorf("invalid override %q: empty key before '='", assignment)
 	}
+	value, err := parseValue(raw)
+	if err != nil {
+		return fmt.Errorf("invalid override %q: bad value: %v", assignment, err)
+	}
+	return setNode(doc, key, value, assignment)
+}
+
+// SetNode sets the value at the dotted key path (as Set does) to a node
+// taken from another document, for example a sweep file's axis value; the
+// node keeps its own line numbers, so decode errors point into that file.
+func SetNode(doc *yaml.Node, key string, value *yaml.Node) error {
+	if doc == nil {
+		return errors.New("strictyaml: SetNode called with a nil document")
+	}
+	if value == nil || hasAlias(value) {
+		return fmt.Errorf("invalid value for %s: aliases and empty values are not supported", key)
+	}
+	return setNode(doc, strings.TrimSpace(key), deepCopy(value), key)
+}
+
+func setNode(doc *yaml.Node, key string, value *yaml.Node, assignment string) error {
 	segs := strings.Split(key, ".")
 	for _, s := range segs {
 		if strings.TrimSpace(s) == "" {
 			return fmt.Errorf("invalid override %q: empty segment in key path %q", assignment, key)
 		}
-	}
-	value, err := parseValue(raw)
-	if err != nil {
-		return fmt.Errorf("invalid override %q: bad value: %v", assignment, err)
 	}
 
 	root := doc

@@ -26,7 +26,11 @@ type Learner struct {
 	Fits      int
 	// SeenLabels records every (index, label) the learner was trained on.
 	SeenLabels map[int]int
-	seed       uint64
+	// FitNoise, when > 0, adds Gaussian noise of this standard deviation,
+	// drawn from the fit seed, to every centroid coordinate, so that learners
+	// fitted with different seeds differ (ensemble members).
+	FitNoise float64
+	seed     uint64
 }
 
 // New returns an unfitted learner.
@@ -40,7 +44,7 @@ func Factory(in datasets.Inputs, c int, _ learner.Config) (learner.Learner, erro
 }
 
 // Fit computes the class means of the labeled samples.
-func (l *Learner) Fit(_ context.Context, train, val learner.Labeled, _ uint64) (learner.FitStats, error) {
+func (l *Learner) Fit(_ context.Context, train, val learner.Labeled, seed uint64) (learner.FitStats, error) {
 	d := l.In.Dim()
 	l.Centroids = make([][]float64, l.C)
 	counts := make([]int, l.C)
@@ -64,6 +68,14 @@ func (l *Learner) Fit(_ context.Context, train, val learner.Labeled, _ uint64) (
 				l.Centroids[c][j] /= float64(counts[c])
 			} else {
 				l.Centroids[c][j] = math.Inf(1)
+			}
+		}
+	}
+	if l.FitNoise > 0 {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		for c := range l.Centroids {
+			for j := range l.Centroids[c] {
+				l.Centroids[c][j] += l.FitNoise * rng.NormFloat64()
 			}
 		}
 	}

@@ -447,7 +447,81 @@ func (l *Learner) mcSplit() (prefix []int, drop int, rest int) {
 	return prefix, first, rest
 }
 
+// mcMasks draws T consistent dropout masks for every dropout layer: mask t
+// of layer i has the layer's per-sample shape with a leading 1 ([1, C, 1, 1]
+// for dropout2d) and values 0 or 1/(1-p), and is shared by every pool point
+// and every inference batch of one MCProbs call. masks[t][i] is nil for
+// layers that are not dropout.
+func (l *Learner) mcMasks(T int) ([][]*ts.Tensor, error) {
+	masks := make([][]*ts.Tensor, T)
+	for t := range masks {
+		masks[t] = make([]*ts.Tensor, len(l.arch.Layers))
+		for i, s := range l.arch.Layers {
+			if (s.Type != "dropout" && s.Type != "dropout2d") || s.P <= 0 {
+				continue
+			}
+			shape := append([]int64{1}, toInt64(s.InShape)...)
+			if s.Type == "dropout2d" {
+				shape = []int64{1, int64(s.InShape[0]), 1, 1}
+			}
+			ones, err := ts.Ones(shape, gotch.Float, l.device)
+			if err != nil {
+				freeMasks(masks)
+				return nil, err
+			}
+			m, err := ts.Dropout(ones, s.P, true)
+			_ = ones.Drop()
+			if err != nil {
+				freeMasks(masks)
+				return nil, err
+			}
+			masks[t][i] = m
+		}
+	}
+	return masks, nil
+}
+
+func freeMasks(masks [][]*ts.Tensor) {
+	for _, ms := range masks {
+		for _, m := range ms {
+			if m != nil {
+				_ = m.Drop()
+			}
+		}
+	}
+}
+
+// forwardMasked runs layers [from, to) on x with dropout layers replaced by
+// the given masks, freeing intermediates but not x.
+func (l *Learner) forwardMasked(x *ts.Tensor, from, to int, masks []*ts.Tensor) (*ts.Tensor, error) {
+	cur := x
+	for i := from; i < to; i++ {
+		var y *ts.Tensor
+		var err error
+		if masks[i] != nil {
+			y, err = cur.Mul(masks[i], false)
+		} else {
+			y, err = l.layer(i, cur, false)
+		}
+		if cur != x {
+			_ = cur.Drop()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("forward through layer %d (%s): %w", i, l.arch.Layers[i].Type, err)
+		}
+		cur = y
+	}
+	if cur == x {
+		return x.ShallowClone()
+	}
+	return cur, nil
+}
+
 // MCProbs returns T Monte-Carlo-dropout samples of the class probabilities.
+// The samples are consistent (Kirsch et al. 2019): sample t uses one set of
+// dropout masks w_t for every requested pool point, so that joint quantities
+// over several points (BatchBALD) are estimated under the same w_t. Each
+// point's own samples are distributed exactly as with independent masks.
 func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, error) {
 	pin()
 	defer runtime.UnlockOSThread()
@@ -464,9 +538,14 @@ func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, 
 	if len(idx) == 0 {
 		return outs, nil
 	}
+	masks, err := l.mcMasks(T)
+	if err != nil {
+		return nil, fmt.Errorf("mc dropout masks: %w", err)
+	}
+	defer freeMasks(masks)
 	prefix, drop, rest := l.mcSplit()
 	n := len(l.arch.Layers)
-	err := l.batches(ctx, "mc-dropout", idx, func(lo, hi int, x *ts.Tensor) error {
+	err = l.batches(ctx, "mc-dropout", idx, func(lo, hi int, x *ts.Tensor) error {
 		h, err := x.ShallowClone()
 		if err != nil {
 			return err
@@ -483,13 +562,13 @@ func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, 
 		for t := 0; t < T; t++ {
 			var logits *ts.Tensor
 			if drop < 0 {
-				logits, err = l.forward(h, rest, n, true)
+				logits, err = l.forwardMasked(h, rest, n, masks[t])
 			} else {
-				d, derr := l.layer(drop, h, true)
+				d, derr := h.Mul(masks[t][drop], false)
 				if derr != nil {
 					return derr
 				}
-				logits, err = l.forward(d, rest, n, true)
+				logits, err = l.forwardMasked(d, rest, n, masks[t])
 				_ = d.Drop()
 			}
 			if err != nil {

@@ -167,16 +167,20 @@ func TestMCDropoutHoistingIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Naive: the whole network with dropout on, T times, from the same seed.
+	// Naive: the whole network, no hoisting, with the same masks.
 	l.Reseed(99)
 	pin()
 	restore, _ := noGrad()
+	masks, err := l.mcMasks(3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	x, _, err := l.input(idx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for s := 0; s < 3; s++ {
-		logits, err := l.forward(x, 0, len(l.arch.Layers), true)
+		logits, err := l.forwardMasked(x, 0, len(l.arch.Layers), masks[s])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,6 +193,7 @@ func TestMCDropoutHoistingIsExact(t *testing.T) {
 			t.Fatalf("MC sample %d differs from the naive forward pass", s)
 		}
 	}
+	freeMasks(masks)
 	restore()
 	if mat.Equal(got[0], got[1]) {
 		t.Fatal("two MC-dropout samples are identical")
@@ -210,6 +215,40 @@ func TestMCDropoutHoistingIsExact(t *testing.T) {
 	// the mean absolute difference per entry.
 	if m := sumAbs(diff) / float64(len(idx)*4); m > 0.1 {
 		t.Fatalf("MC mean differs from the deterministic output by %g per entry", m)
+	}
+}
+
+func TestMCDropoutMasksAreConsistent(t *testing.T) {
+	// Sample t uses the same dropout masks for every point and every
+	// inference batch: a repeated point gets identical samples, and the
+	// samples do not depend on how the pool is split into batches.
+	d := images(t, 128)
+	l := fitted(t, d, smallCNN(), 3)
+	ctx := context.Background()
+	idx := append(seq(96, 110), 97, 100)
+	l.Reseed(5)
+	a, err := l.MCProbs(ctx, idx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range a {
+		if !mat.Equal(a[s].RowView(1), a[s].RowView(14)) || !mat.Equal(a[s].RowView(4), a[s].RowView(15)) {
+			t.Fatalf("sample %d: a repeated pool point got different probabilities", s)
+		}
+	}
+	l.cfg.InferenceBatch = 3
+	l.Reseed(5)
+	b, err := l.MCProbs(ctx, idx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range a {
+		if !mat.EqualApprox(a[s], b[s], 1e-6) {
+			t.Fatalf("sample %d changes with the inference batch size", s)
+		}
+	}
+	if mat.Equal(a[0], a[1]) {
+		t.Fatal("two MC samples are identical")
 	}
 }
 

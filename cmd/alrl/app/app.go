@@ -24,6 +24,11 @@ import (
 // Version is the alrl version, set at build time with -ldflags.
 var Version = "0.1.0-dev"
 
+// Commit is the VCS revision alrl was built from, set at build time with
+// -ldflags "-X github.com/alrl/alrl/cmd/alrl/app.Commit=..." (make build does);
+// runs record it in provenance.json.
+var Commit = ""
+
 // New returns the CLI application.
 func New() *cli.App {
 	return &cli.App{
@@ -32,18 +37,21 @@ func New() *cli.App {
 		DisableSliceFlagSeparator: true,
 		Name:                      "alrl",
 		Usage:                     "deep active learning in which acquisition can be learned",
-		Description: `alrl runs active-learning experiments on libtorch: every acquisition rule is a
-policy acting in one AL environment. Start with the shipped default:
+		Description: `alrl runs active-learning experiments on libtorch (build tag torch) or on its
+pure-Go gorgonia backend: every acquisition rule is a policy acting in one AL
+environment. Start with the shipped default:
 
    alrl train                       # builtin:default, MNIST, entropy vs random
    alrl train -c my.yaml --set al.budget=500 --set seeds=[0,1,2]
-   alrl list strategies`,
+   alrl list strategies
+   alrl sweep -c builtin:mnist -j 2   # several strategies x seeds, then a report
+   alrl report runs/sweep-mnist`,
 		Version: Version,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), listCmd(), benchCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), listCmd(), benchCmd(), versionCmd()},
 	}
 }
 
@@ -109,7 +117,7 @@ Examples:
 				ctx = learner.WithProgress(ctx, bar.update)
 				defer bar.clear()
 			}
-			results, err := experiments.Run(ctx, cfg, experiments.Options{DataDir: c.String("data-dir"), Resume: c.Bool("resume"), Log: log})
+			results, err := experiments.Run(ctx, cfg, experiments.Options{DataDir: c.String("data-dir"), Resume: c.Bool("resume"), Log: log, Version: Version, Commit: Commit})
 			if err != nil {
 				return err
 			}
@@ -120,6 +128,12 @@ Examples:
 				fmt.Fprintf(w, "%s\t%d\t%d\t%.4f\t%.4f\t%.0f\t%s\n", s.Strategy, s.Seed, s.Labels, float64(s.FinalAcc), float64(s.AULC), s.WallSeconds, r.Dir)
 			}
 			w.Flush()
+			if cfg.Agent != nil {
+				fmt.Fprintf(c.App.Writer, "agent: %s (train.jsonl, training.png), policy: %s\n", experiments.AgentDir(cfg.Out), experiments.PolicyPath(cfg.Out))
+				if !cfg.Agent.Evaluate {
+					return nil
+				}
+			}
 			fmt.Fprintf(c.App.Writer, "summary: %s, plot: %s\n", filepath.Join(cfg.Out, "summary.md"), filepath.Join(cfg.Out, "curves.png"))
 			return nil
 		},
@@ -160,14 +174,22 @@ func listCmd() *cli.Command {
 					}
 				}
 			case "backends":
-				for _, b := range learner.Backends() {
-					fmt.Fprintln(w, b)
+				for _, name := range learner.Backends() {
+					b, _ := learner.Backend(name)
+					def := ""
+					if name == learner.DefaultBackend() {
+						def = " (default)"
+					}
+					fmt.Fprintf(w, "%s%s\t%s\n", name, def, b.Doc)
 				}
 			case "datasets":
 				fmt.Fprintln(w, strings.Join(datasets.Names(), "\n"))
 			case "configs":
 				for _, n := range experiments.Shipped() {
 					fmt.Fprintf(w, "builtin:%s\n", n)
+				}
+				for _, n := range experiments.ShippedSweeps() {
+					fmt.Fprintf(w, "builtin:%s\t(sweep: alrl sweep -c builtin:%s)\n", n, n)
 				}
 			default:
 				return fmt.Errorf("list: unknown kind %q; use strategies, backends, datasets or configs", c.Args().First())
@@ -186,7 +208,9 @@ func versionCmd() *cli.Command {
 		Action: func(c *cli.Context) error {
 			b := strings.Join(learner.Backends(), ", ")
 			if b == "" {
-				b = "none (build with -tags torch)"
+				b = "none"
+			} else {
+				b += " (default " + learner.DefaultBackend() + ")"
 			}
 			fmt.Fprintf(c.App.Writer, "alrl %s (%s, %s/%s), backends: %s\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, b)
 			return nil

@@ -3,7 +3,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -31,16 +30,6 @@ strategies:
   - name: random
 targets: [0.8]
 `
-
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	app := New()
-	var out bytes.Buffer
-	app.Writer = &out
-	app.ErrWriter = &out
-	err := app.RunContext(context.Background(), append([]string{"alrl", "--log-level", "warn"}, args...))
-	return out.String(), err
-}
 
 func TestTrainEndToEnd(t *testing.T) {
 	dir := t.TempDir()

@@ -2,4 +2,7 @@
 
 package app
 
-import _ "github.com/alrl/alrl/learner/torch" // registers the libtorch backend
+import (
+	_ "github.com/alrl/alrl/agents/torchnet" // registers the agents' libtorch network backend
+	_ "github.com/alrl/alrl/learner/torch"   // registers the libtorch backend
+)
