@@ -156,6 +156,22 @@ func TestNASConfig(t *testing.T) {
 			}
 		})
 	}
+	// Without a nas section the resolved config has none (runs started
+	// before Active-iNAS existed still resume); with one it is written out.
+	y, err := Default().YAML()
+	if err != nil || strings.Contains(string(y), "nas:") {
+		t.Errorf("default config YAML mentions nas (%v):\n%s", err, y)
+	}
+	c, err := Parse("t.yaml", []byte("nas: {enabled: true}"), []string{"nas.width=8"})
+	if err != nil || c.NAS == nil || c.NAS.Width != 8 || c.NAS.MaxStacks != 3 || !c.NAS.Search {
+		t.Fatalf("nas section with defaults and an override: %+v, %v", c.NAS, err)
+	}
+	if c, err := Parse("t.yaml", nil, []string{"nas.enabled=true"}); err != nil || !c.NASEnabled() || c.NAS.Width != 16 {
+		t.Errorf("--set nas.enabled=true without a nas section: %+v, %v", c.NAS, err)
+	}
+	if y, _ := c.YAML(); !strings.Contains(string(y), "nas:") || !strings.Contains(string(y), "width: 8") {
+		t.Errorf("resolved YAML lacks the nas section:\n%s", y)
+	}
 	// Enabled on image data with learner.model naming a network the data
 	// cannot take: the nas networks replace it, so the run builds.
 	cfg := nasTestConfig(t)
