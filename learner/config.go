@@ -128,7 +128,7 @@ func (c Config) Validate(inputShape []int, numClasses int) error {
 			return err
 		}
 	}
-	return nil
+	return CheckLayers(name, arch)
 }
 
 // Factory builds a learner over the label-free inputs of a data set.
@@ -144,6 +144,49 @@ type BackendInfo struct {
 	// backend cannot run fails before the run starts; the error should name
 	// the offending key, the backend that can run it and how to build that.
 	Supports func(cfg Config, arch Architecture) error
+	// LayerCheck, if set, returns an error (saying why) for a layer type the
+	// backend cannot build; nil means it builds every type in LayerTypes.
+	LayerCheck func(Layer) error
+}
+
+// BackendOption configures a backend at registration.
+type BackendOption func(*BackendInfo)
+
+// WithLayerCheck declares which layers a backend can build.
+func WithLayerCheck(check func(Layer) error) BackendOption {
+	return func(b *BackendInfo) { b.LayerCheck = check }
+}
+
+// CheckLayers returns an error naming the first layer of arch that the named
+// backend ("" = the default) cannot build, and the compiled-in backends that
+// can. A backend that is not compiled in is not checked (New reports it).
+func CheckLayers(backendName string, arch Architecture) error {
+	backendName = ResolveBackend(backendName)
+	backendsMu.RLock()
+	defer backendsMu.RUnlock()
+	b, ok := backends[backendName]
+	if !ok || b.LayerCheck == nil {
+		return nil
+	}
+	for i, l := range arch.Layers {
+		err := b.LayerCheck(l.Layer)
+		if err == nil {
+			continue
+		}
+		var others []string
+		for n, o := range backends {
+			if n != backendName && (o.LayerCheck == nil || o.LayerCheck(l.Layer) == nil) {
+				others = append(others, n)
+			}
+		}
+		sort.Strings(others)
+		hint := "no compiled-in backend builds it; rebuild with -tags torch (make build) and use learner.backend: torch"
+		if len(others) > 0 {
+			hint = "use learner.backend: " + strings.Join(others, " or ")
+		}
+		return fmt.Errorf("learner.model.layers[%d] (%s): backend %s cannot build this layer (%v); %s", i, l.Type, backendName, err, hint)
+	}
+	return nil
 }
 
 var (
@@ -160,8 +203,12 @@ func Register(b BackendInfo) {
 }
 
 // RegisterBackend registers a backend without a Supports check.
-func RegisterBackend(name, doc string, f Factory) {
-	Register(BackendInfo{Name: name, Doc: doc, New: f})
+func RegisterBackend(name, doc string, f Factory, opts ...BackendOption) {
+	b := BackendInfo{Name: name, Doc: doc, New: f}
+	for _, o := range opts {
+		o(&b)
+	}
+	Register(b)
 }
 
 // Backends returns the names of the compiled-in backends, sorted.
@@ -246,9 +293,19 @@ func lookup(name string) (BackendInfo, error) {
 
 // New builds a learner with the configured (or default) backend.
 func New(in datasets.Inputs, numClasses int, cfg Config) (Learner, error) {
-	b, err := lookup(ResolveBackend(cfg.Backend))
+	name := ResolveBackend(cfg.Backend)
+	b, err := lookup(name)
 	if err != nil {
 		return nil, err
+	}
+	if b.LayerCheck != nil {
+		arch, err := cfg.Model.Resolve(in.Shape(), numClasses)
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckLayers(name, arch); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Ensemble < 2 {
 		return b.New(in, numClasses, cfg)

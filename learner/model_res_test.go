@@ -1,9 +1,12 @@
 package learner
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/alrl/alrl/datasets"
 )
 
 func TestResolveResidualLayers(t *testing.T) {
@@ -124,5 +127,38 @@ func TestResidualTypesAreSeparate(t *testing.T) {
 	_, err := ModelSpec{Name: "layers", Layers: []Layer{{Type: "lstm"}, {Type: "dense"}}}.Resolve([]int{3}, 2)
 	if err == nil || !strings.Contains(err.Error(), "resdense") || !strings.Contains(err.Error(), "conv2d") {
 		t.Errorf("unknown type error does not list both kinds: %v", err)
+	}
+}
+func TestBackendLayerCheck(t *testing.T) {
+	RegisterBackend("zz-no-res", "fake backend without residual layers", func(datasets.Inputs, int, Config) (Learner, error) {
+		return &countingLearner{}, nil
+	}, WithLayerCheck(func(l Layer) error {
+		if IsResidualLayer(l.Type) {
+			return fmt.Errorf("%s is not implemented here", l.Type)
+		}
+		return nil
+	}))
+	RegisterBackend("zz-all", "fake backend with every layer", func(datasets.Inputs, int, Config) (Learner, error) {
+		return &countingLearner{}, nil
+	})
+	cfg := DefaultConfig()
+	cfg.Backend = "zz-no-res"
+	cfg.Model = ModelSpec{Name: "layers", Layers: []Layer{{Type: "dense", Out: 4}, {Type: "batchnorm1d"}, {Type: "relu"}, {Type: "dense"}}}
+	err := cfg.Validate([]int{3}, 2)
+	for _, s := range []string{"learner.model.layers[1] (batchnorm1d)", "backend zz-no-res cannot build", "not implemented here", "learner.backend:", "zz-all"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("Validate: %v; want it to mention %q", err, s)
+		}
+	}
+	in := (&datasets.Dataset{Shape: []int{3}}).Inputs()
+	if _, err := New(in, 2, cfg); err == nil || !strings.Contains(err.Error(), "cannot build") {
+		t.Errorf("New built a model its backend cannot: %v", err)
+	}
+	cfg.Model = ModelSpec{Name: "mlp", Hidden: []int{4}}
+	if err := cfg.Validate([]int{3}, 2); err != nil {
+		t.Errorf("a plain MLP on the same backend: %v", err)
+	}
+	if _, err := New(in, 2, cfg); err != nil {
+		t.Errorf("New with a supported model: %v", err)
 	}
 }
