@@ -26,6 +26,7 @@ import (
 	"github.com/alrl/alrl/internal/atomicfile"
 	"github.com/alrl/alrl/internal/strictyaml"
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/nas"
 )
 
 // Modes of the learner in an environment.
@@ -262,6 +263,9 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 				fc = *cfg.Fast
 			}
 			return envs.NewHead(emb, data.NumClasses, fc.L2, fc.Iterations)
+		}
+		if cfg.NASEnabled() {
+			return nas.New(data.Inputs(), data.NumClasses, cfg.Learner, *cfg.NAS, nas.Options{Log: log})
 		}
 		return learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
 	}

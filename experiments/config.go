@@ -29,7 +29,7 @@ type Config struct {
 	Split      SplitConfig      `yaml:"split"`              // pool / validation / test sizes
 	AL         envs.Config      `yaml:"al"`                 // initial set, query size, budget
 	Learner    learner.Config   `yaml:"learner"`            // model and training
-	NAS        nas.Config       `yaml:"nas"`                // Active-iNAS: grow the architecture each round (replaces learner.model)
+	NAS        *nas.Config      `yaml:"nas,omitempty"`      // Active-iNAS: grow the architecture each round (nil = off; replaces learner.model when enabled)
 	Strategies []StrategyConfig `yaml:"strategies"`         // acquisition functions to compare
 	Trainer    trainers.Config  `yaml:"trainer"`            // how the model is fitted each round (default supervised)
 	Targets    []float64        `yaml:"targets"`            // test accuracies for labels-to-target
@@ -84,7 +84,6 @@ func Default() Config {
 		Split:      SplitConfig{Pool: 0, Val: 1000, Test: 0},
 		AL:         envs.DefaultConfig(),
 		Learner:    learner.DefaultConfig(),
-		NAS:        nas.DefaultConfig(),
 		Strategies: []StrategyConfig{{Name: "entropy"}, {Name: "random"}},
 		Trainer:    trainers.Config{Name: "supervised"},
 		Targets:    []float64{0.8, 0.9, 0.95},
@@ -165,6 +164,7 @@ func DecodeConfig(name string, data []byte) (Config, error) {
 		return Config{}, err
 	}
 	cfg := Default()
+	presetSections(doc, &cfg)
 	if err := strictyaml.Decode(doc, &cfg); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -230,14 +230,16 @@ func (c Config) Validate() error {
 	if err := c.Stopping.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.NAS.Validate(); err != nil {
-		errs = append(errs, err)
+	if c.NAS != nil {
+		if err := c.NAS.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if c.NAS.Enabled && c.NAS.Search && c.NAS.Holdout == 0 && c.Split.Val == 0 {
+	if c.NASEnabled() && c.NAS.Search && c.NAS.Holdout == 0 && c.Split.Val == 0 {
 		errs = append(errs, fmt.Errorf("nas.holdout: 0 scores the architecture candidates on the validation split, but split.val is 0; set nas.holdout (e.g. 0.2) or split.val"))
 	}
-	if c.NAS.Enabled && c.Mode == ModeFast {
-		errs = append(errs, fmt.Errorf("nas.enabled: Active-iNAS grows the full network; it cannot run with mode: fast"))
+	if c.NASEnabled() && c.Mode == ModeFast {
+		errs = append(errs, fmt.Errorf("nas.enabled: Active-iNAS trains whole networks, fast mode a head on frozen embeddings; use mode: full or nas.enabled: false"))
 	}
 	if c.Out == "" {
 		errs = append(errs, fmt.Errorf("out: empty; name an output folder"))
@@ -253,6 +255,9 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// NASEnabled reports whether the runs use the Active-iNAS learner.
+func (c Config) NASEnabled() bool { return c.NAS != nil && c.NAS.Enabled }
 
 // presetSections fills the optional sections that the document names with
 // their defaults before decoding, so that keys left out keep documented values.
@@ -272,6 +277,9 @@ func presetSections(doc *yaml.Node, cfg *Config) {
 		case "fast":
 			f := envs.DefaultFastConfig()
 			cfg.Fast = &f
+		case "nas":
+			n := nas.DefaultConfig()
+			cfg.NAS = &n
 		}
 	}
 }

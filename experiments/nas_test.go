@@ -56,7 +56,8 @@ func (l depthLearner) Probs(ctx context.Context, idx []int) (*mat.Dense, error) 
 func nasTestConfig(t *testing.T) Config {
 	cfg := runTestConfig(t)
 	cfg.Learner.Backend = "testdepth"
-	cfg.NAS = nas.DefaultConfig()
+	n := nas.DefaultConfig()
+	cfg.NAS = &n
 	cfg.NAS.Enabled = true
 	cfg.NAS.Width = 4
 	cfg.NAS.MaxStacks, cfg.NAS.MaxBlocks = 2, 2
@@ -154,6 +155,22 @@ func TestNASConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Without a nas section the resolved config has none (runs started
+	// before Active-iNAS existed still resume); with one it is written out.
+	y, err := Default().YAML()
+	if err != nil || strings.Contains(string(y), "nas:") {
+		t.Errorf("default config YAML mentions nas (%v):\n%s", err, y)
+	}
+	c, err := Parse("t.yaml", []byte("nas: {enabled: true}"), []string{"nas.width=8"})
+	if err != nil || c.NAS == nil || c.NAS.Width != 8 || c.NAS.MaxStacks != 3 || !c.NAS.Search {
+		t.Fatalf("nas section with defaults and an override: %+v, %v", c.NAS, err)
+	}
+	if c, err := Parse("t.yaml", nil, []string{"nas.enabled=true"}); err != nil || !c.NASEnabled() || c.NAS.Width != 16 {
+		t.Errorf("--set nas.enabled=true without a nas section: %+v, %v", c.NAS, err)
+	}
+	if y, _ := c.YAML(); !strings.Contains(string(y), "nas:") || !strings.Contains(string(y), "width: 8") {
+		t.Errorf("resolved YAML lacks the nas section:\n%s", y)
 	}
 	// Enabled on image data with learner.model naming a network the data
 	// cannot take: the nas networks replace it, so the run builds.

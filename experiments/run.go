@@ -138,12 +138,9 @@ func RunAt(ctx context.Context, rc Config, dir string, opt Options) (RunResult, 
 func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, opt Options, log *zap.Logger) (RunResult, error) {
 	cfg, sc, seed := rc, rc.Strategies[0], rc.Seeds[0]
 	res := RunResult{Dir: dir}
-	// Before anything is written: the backend must be able to run the model
-	// (Active-iNAS builds and checks its own networks).
-	if !cfg.NAS.Enabled {
-		if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
-			return res, err
-		}
+	// Before anything is written: the backend must be able to run the model.
+	if err := validateLearner(cfg, data); err != nil {
+		return res, err
 	}
 	resolved, err := rc.YAML()
 	if err != nil {
@@ -192,9 +189,9 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		lcfg.Threads = opt.Threads
 	}
 	var l learner.Learner
-	if cfg.NAS.Enabled {
-		// Active-iNAS validates the learner config against its own networks.
-		l, err = nas.New(data.Inputs(), data.NumClasses, lcfg, cfg.NAS, nas.Options{Log: log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))})
+	if cfg.NASEnabled() {
+		l, err = nas.New(data.Inputs(), data.NumClasses, lcfg, *cfg.NAS,
+			nas.Options{Log: log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))})
 	} else {
 		l, err = NewLearner(ctx, cfg.Mode, cfg.Fast, lcfg, data, split, seed)
 	}
@@ -338,6 +335,16 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		zap.Float64("seconds", sum.WallSeconds))
 	res.Summary = sum
 	return res, nil
+}
+
+// validateLearner checks, before anything of a run is written, that the
+// backend can run its networks: Active-iNAS's when nas.enabled, else
+// learner.model.
+func validateLearner(cfg Config, data *datasets.Dataset) error {
+	if cfg.NASEnabled() {
+		return nas.Check(data.Shape, data.NumClasses, cfg.Learner, *cfg.NAS)
+	}
+	return cfg.Learner.Validate(data.Shape, data.NumClasses)
 }
 
 // StoppedBy prefixes a summary's end_reason when a stopping criterion ended the run.

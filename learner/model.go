@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// LayerTypes lists the layer types a config may use.
-var LayerTypes = []string{"conv2d", "maxpool2d", "avgpool2d", "relu", "tanh", "sigmoid", "dropout", "dropout2d", "flatten", "dense",
-	"batchnorm2d", "batchnorm1d", "resblock", "globalavgpool", "resdense"}
+// LayerTypes lists the basic layer types a config may use; every backend
+// builds them. ResidualLayerTypes lists the others.
+var LayerTypes = []string{"conv2d", "maxpool2d", "avgpool2d", "relu", "tanh", "sigmoid", "dropout", "dropout2d", "flatten", "dense"}
 
 // Shaped is a layer with its input and output shapes resolved.
 type Shaped struct {
@@ -216,7 +216,7 @@ func (m ModelSpec) Resolve(input []int, numClasses int) (Architecture, error) {
 				return arch, fmt.Errorf("%s: %w", path, err)
 			}
 		default:
-			return arch, fmt.Errorf("%s: unknown layer type; known: %s", path, strings.Join(LayerTypes, ", "))
+			return arch, fmt.Errorf("%s: unknown layer type; known: %s, %s", path, strings.Join(LayerTypes, ", "), strings.Join(ResidualLayerTypes, ", "))
 		}
 		arch.Layers = append(arch.Layers, Shaped{Layer: l, InShape: in, OutShape: append([]int(nil), shape...)})
 	}

@@ -1,6 +1,9 @@
 package learner
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // The residual layer types below build the search space of Active-iNAS
 // (Geifman & El-Yaniv 2019): ResNet blocks for images, residual MLP blocks
@@ -19,16 +22,13 @@ import "fmt"
 //     (through a dense projection with BN when the width changes), then
 //     ReLU; [D] -> [out]. The dense layers have no bias.
 
-// IsResidualLayer reports whether t is one of the residual-network layer
-// types (batchnorm2d, batchnorm1d, resblock, globalavgpool, resdense), which
-// hold batch-norm statistics or skip connections.
-func IsResidualLayer(t string) bool {
-	switch t {
-	case "batchnorm2d", "batchnorm1d", "resblock", "globalavgpool", "resdense":
-		return true
-	}
-	return false
-}
+// ResidualLayerTypes lists the residual-network layer types, which hold
+// batch-norm statistics or skip connections. The torch backend builds them;
+// a backend that does not rejects them in its BackendInfo.Supports.
+var ResidualLayerTypes = []string{"batchnorm2d", "batchnorm1d", "resblock", "globalavgpool", "resdense"}
+
+// IsResidualLayer reports whether t is one of ResidualLayerTypes.
+func IsResidualLayer(t string) bool { return slices.Contains(ResidualLayerTypes, t) }
 
 // resolveRes checks a residual layer against its input shape and returns
 // the layer with defaults filled in and its output shape.

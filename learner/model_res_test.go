@@ -108,6 +108,27 @@ func TestResolveResidualErrors(t *testing.T) {
 	}
 }
 
+func TestResidualTypesAreSeparate(t *testing.T) {
+	// Backends that check against LayerTypes (gorgonia) thereby reject the
+	// residual types; Resolve accepts both lists.
+	for _, r := range ResidualLayerTypes {
+		if slices.Contains(LayerTypes, r) {
+			t.Errorf("%s is in LayerTypes", r)
+		}
+		if !IsResidualLayer(r) {
+			t.Errorf("IsResidualLayer(%s) = false", r)
+		}
+	}
+	for _, b := range LayerTypes {
+		if IsResidualLayer(b) {
+			t.Errorf("IsResidualLayer(%s) = true", b)
+		}
+	}
+	_, err := ModelSpec{Name: "layers", Layers: []Layer{{Type: "lstm"}, {Type: "dense"}}}.Resolve([]int{3}, 2)
+	if err == nil || !strings.Contains(err.Error(), "resdense") || !strings.Contains(err.Error(), "conv2d") {
+		t.Errorf("unknown type error does not list both kinds: %v", err)
+	}
+}
 func TestBackendLayerCheck(t *testing.T) {
 	RegisterBackend("zz-no-res", "fake backend without residual layers", func(datasets.Inputs, int, Config) (Learner, error) {
 		return &countingLearner{}, nil

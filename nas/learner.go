@@ -70,17 +70,41 @@ type Learner struct {
 	history []Search
 }
 
-// New builds the Active-iNAS learner over the inputs of a data set. It
-// validates both configs against the data: the start architecture must
-// resolve and fit the bounds, and the backend must build every layer type.
-func New(in datasets.Inputs, numClasses int, lcfg learner.Config, cfg Config, opt Options) (*Learner, error) {
+// Check validates both configs against a data set's input shape and class
+// count without building anything: the start architecture must resolve and
+// fit the bounds, and the learner config (its backend included) must hold
+// for the networks of the search space, which all use the same layer types.
+func Check(shape []int, numClasses int, lcfg learner.Config, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	kind, err := KindFor(shape)
+	if err != nil {
+		return fmt.Errorf("nas.enabled: %w", err)
+	}
+	start := cfg.Start(kind)
+	r, err := start.Resolve(shape, numClasses, cfg.Space())
+	if err != nil {
+		return err
+	}
+	if ok, why := cfg.Bounds().Allows(start, r.Params()); !ok {
+		return fmt.Errorf("nas: the start architecture %s is outside the bounds (%s); raise nas.max_params or start smaller", start, why)
+	}
+	lc := lcfg
+	lc.Model = start.Spec(cfg.Space())
+	if err := lc.Validate(shape, numClasses); err != nil {
+		return fmt.Errorf("nas (Active-iNAS networks): %w", err)
+	}
+	return nil
+}
+
+// New builds the Active-iNAS learner over the inputs of a data set, after
+// Check.
+func New(in datasets.Inputs, numClasses int, lcfg learner.Config, cfg Config, opt Options) (*Learner, error) {
+	if err := Check(in.Shape(), numClasses, lcfg, cfg); err != nil {
 		return nil, err
 	}
-	kind, err := KindFor(in.Shape())
-	if err != nil {
-		return nil, fmt.Errorf("nas.enabled: %w", err)
-	}
+	kind, _ := KindFor(in.Shape())
 	if opt.Factory == nil {
 		opt.Factory = learner.New
 	}
@@ -88,19 +112,7 @@ func New(in datasets.Inputs, numClasses int, lcfg learner.Config, cfg Config, op
 		opt.Log = zap.NewNop()
 	}
 	l := &Learner{in: in, c: numClasses, lcfg: lcfg, cfg: cfg, opt: opt, kind: kind, arch: cfg.Start(kind)}
-	p, err := l.Params(l.arch)
-	if err != nil {
-		return nil, err
-	}
-	if ok, why := cfg.Bounds().Allows(l.arch, p); !ok {
-		return nil, fmt.Errorf("nas: the start architecture %s is outside the bounds (%s); raise nas.max_params or start smaller", l.arch, why)
-	}
-	// The learner config must hold for the networks of the search space.
-	lc := lcfg
-	lc.Model = l.arch.Spec(cfg.Space())
-	if err := lc.Validate(in.Shape(), numClasses); err != nil {
-		return nil, fmt.Errorf("nas: %w", err)
-	}
+	var err error
 	if l.cur, err = l.build(l.arch); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/learner"
+	_ "github.com/alrl/alrl/learner/gorgonia" // the pure-Go backend, to check it rejects residual layers
 )
 
 func TestNeighbourhoodIsThePapers(t *testing.T) {
@@ -224,6 +225,20 @@ func labeledSet(y []int, idx []int) learner.Labeled {
 	return l
 }
 
+func init() {
+	// The fake learners are built by Options.Factory; the backend name only
+	// has to be registered (without a Supports check) for Check to pass.
+	learner.RegisterBackend("nas-fake", "test backend of package nas", func(datasets.Inputs, int, learner.Config) (learner.Learner, error) {
+		return nil, fmt.Errorf("nas-fake builds through Options.Factory")
+	})
+}
+
+func fakeConfig() learner.Config {
+	c := learner.DefaultConfig()
+	c.Backend = "nas-fake"
+	return c
+}
+
 func testConfig() Config {
 	c := DefaultConfig()
 	c.Enabled = true
@@ -282,7 +297,7 @@ func TestSearchGrowsOnlyWhenItHelps(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var log []string
-			l, err := New(in, 4, learner.DefaultConfig(), testConfig(), Options{Factory: fakeFactory(y, tc.quality, &log)})
+			l, err := New(in, 4, fakeConfig(), testConfig(), Options{Factory: fakeFactory(y, tc.quality, &log)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,7 +324,7 @@ func TestSearchNeverShrinks(t *testing.T) {
 		var log []string
 		cfg := testConfig()
 		cfg.MaxStacks, cfg.MaxBlocks = 4, 4
-		l, err := New(in, 3, learner.DefaultConfig(), cfg, Options{Factory: fakeFactory(y, quality, &log)})
+		l, err := New(in, 3, fakeConfig(), cfg, Options{Factory: fakeFactory(y, quality, &log)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +352,7 @@ func TestSearchCostAndInfo(t *testing.T) {
 	grow := func(b, w, n int) float64 { return 0.3 + 0.1*float64(b) }
 	cfg := testConfig()
 	cfg.MaxCandidates = 2
-	l, err := New(in, 4, learner.DefaultConfig(), cfg, Options{Factory: fakeFactory(y, grow, &log)})
+	l, err := New(in, 4, fakeConfig(), cfg, Options{Factory: fakeFactory(y, grow, &log)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +393,7 @@ func TestSearchCostAndInfo(t *testing.T) {
 	// Search off: one training per round, the start architecture kept.
 	log = nil
 	cfg.Search = false
-	l, _ = New(in, 4, learner.DefaultConfig(), cfg, Options{Factory: fakeFactory(y, grow, &log)})
+	l, _ = New(in, 4, fakeConfig(), cfg, Options{Factory: fakeFactory(y, grow, &log)})
 	if st, err = l.Fit(context.Background(), labeledSet(y, idx), learner.Labeled{}, 7); err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +441,7 @@ func TestSaveLoadRestoresArchitecture(t *testing.T) {
 	in, y := tabular(400, 4)
 	var log []string
 	grow := func(b, w, n int) float64 { return 0.3 + 0.1*float64(b) }
-	l, err := New(in, 4, learner.DefaultConfig(), testConfig(), Options{Factory: fakeFactory(y, grow, &log)})
+	l, err := New(in, 4, fakeConfig(), testConfig(), Options{Factory: fakeFactory(y, grow, &log)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +455,7 @@ func TestSaveLoadRestoresArchitecture(t *testing.T) {
 	}
 	// A fresh learner (as on resume) starts at 1x1 and loads 2x2 (4 blocks, final width 8).
 	log = nil
-	r, err := New(in, 4, learner.DefaultConfig(), testConfig(), Options{Factory: fakeFactory(y, grow, &log)})
+	r, err := New(in, 4, fakeConfig(), testConfig(), Options{Factory: fakeFactory(y, grow, &log)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +482,7 @@ func TestSaveLoadRestoresArchitecture(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.Width = 8
-	o, _ := New(in, 4, learner.DefaultConfig(), cfg, Options{Factory: fakeFactory(y, grow, &log)})
+	o, _ := New(in, 4, fakeConfig(), cfg, Options{Factory: fakeFactory(y, grow, &log)})
 	if err := o.Load(path); err == nil || !strings.Contains(err.Error(), "nas.width") {
 		t.Fatalf("load into another width: %v", err)
 	}
@@ -513,21 +528,31 @@ func TestNewRejectsBadSetups(t *testing.T) {
 	f := fakeFactory(y, func(int, int, int) float64 { return 1 }, &log)
 	cfg := testConfig()
 	cfg.MaxParams = 10
-	if _, err := New(in, 4, learner.DefaultConfig(), cfg, Options{Factory: f}); err == nil || !strings.Contains(err.Error(), "max_params") {
+	if _, err := New(in, 4, fakeConfig(), cfg, Options{Factory: f}); err == nil || !strings.Contains(err.Error(), "max_params") {
 		t.Fatalf("start above max_params: %v", err)
 	}
 	img := &datasets.Dataset{Name: "i", Shape: []int{2, 2}, X: make([]float32, 4), Y: []int{0}, NumClasses: 2, TrainN: 1}
-	if _, err := New(img.Inputs(), 2, learner.DefaultConfig(), testConfig(), Options{Factory: f}); err == nil || !strings.Contains(err.Error(), "neither images") {
+	if _, err := New(img.Inputs(), 2, fakeConfig(), testConfig(), Options{Factory: f}); err == nil || !strings.Contains(err.Error(), "neither images") {
 		t.Fatalf("2-D inputs: %v", err)
 	}
-	bad := learner.DefaultConfig()
+	// The pure-Go backend builds no residual layers: the config is rejected
+	// before anything runs, naming the backend that can.
+	gl := learner.DefaultConfig()
+	gl.Backend = "gorgonia"
+	err := Check([]int{3}, 4, gl, testConfig())
+	for _, want := range []string{"gorgonia", "learner.backend: torch"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Active-iNAS on gorgonia: %v; want it to mention %q", err, want)
+		}
+	}
+	bad := fakeConfig()
 	bad.Train.LR = 0
 	if _, err := New(in, 4, bad, testConfig(), Options{Factory: f}); err == nil || !strings.Contains(err.Error(), "learner.train.lr") {
 		t.Fatalf("bad learner config: %v", err)
 	}
 	cfg = testConfig()
 	cfg.Holdout = 0
-	l, err := New(in, 4, learner.DefaultConfig(), cfg, Options{Factory: f})
+	l, err := New(in, 4, fakeConfig(), cfg, Options{Factory: f})
 	if err != nil {
 		t.Fatal(err)
 	}

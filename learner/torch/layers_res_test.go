@@ -272,3 +272,74 @@ func TestResidualEarlyStoppingRestoresStatistics(t *testing.T) {
 		t.Fatalf("kept weights have val acc %g, reported %g (running statistics not part of the snapshot?)", acc, st.ValAcc)
 	}
 }
+
+// TestBatchNormRunningStatisticsTrackTheData checks the running mean and
+// variance against the statistics of the layer's input over the training
+// set: every minibatch is the whole set, and the learning rate is so small
+// that the weights stay put while the running averages converge.
+func TestBatchNormRunningStatisticsTrackTheData(t *testing.T) {
+	d := images(t, 64)
+	cfg := smallResNet()
+	cfg.Train.LR = 1e-9
+	cfg.Train.Epochs = 1
+	cfg.Train.BatchSize = 64
+	cfg.Train.MinEpochSamples = 64 * 60 // 60 steps
+	l, err := New(d.Inputs(), 4, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tl := l.(*Learner)
+	if _, err := l.Fit(context.Background(), labeled(d, seq(0, 64)), learner.Labeled{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The stem convolution's output over all 64 samples, per channel.
+	pin()
+	defer runtime.UnlockOSThread()
+	restore, _ := noGrad()
+	defer restore()
+	x, _, err := tl.input(seq(0, 64), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Drop()
+	h, err := tl.forward(x, 0, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Drop()
+	size, _ := h.Size()
+	vals := make([]float32, h.Numel())
+	if err := h.CopyData(vals, uint(len(vals))); err != nil {
+		t.Fatal(err)
+	}
+	n, c, hw := int(size[0]), int(size[1]), int(size[2]*size[3])
+	stats := runningStats(t, tl)
+	mean, vari := stats[0].Data, stats[1].Data // l1_bn_running_mean, l1_bn_running_var
+	if !strings.HasSuffix(stats[0].Name, "running_mean") || !strings.HasSuffix(stats[1].Name, "running_var") {
+		t.Fatalf("unexpected order %s, %s", stats[0].Name, stats[1].Name)
+	}
+	for ch := 0; ch < c; ch++ {
+		var s, s2 float64
+		for i := 0; i < n; i++ {
+			for p := 0; p < hw; p++ {
+				v := float64(vals[(i*c+ch)*hw+p])
+				s += v
+				s2 += v * v
+			}
+		}
+		N := float64(n * hw)
+		m := s / N
+		v := (s2/N - m*m) * N / (N - 1) // the running variance averages unbiased ones
+		// After 60 updates with momentum 0.1, 0.9^60 of the initial values
+		// (mean 0, variance 1) is left.
+		q := math.Pow(0.9, 60)
+		wantM, wantV := (1-q)*m, q+(1-q)*v
+		if d := math.Abs(float64(mean[ch]) - wantM); d > 1e-4*math.Sqrt(v)+1e-6 {
+			t.Errorf("channel %d: running mean %g, want %g", ch, mean[ch], wantM)
+		}
+		if r := float64(vari[ch]) / wantV; math.Abs(r-1) > 1e-3 {
+			t.Errorf("channel %d: running variance %g, want %g", ch, vari[ch], wantV)
+		}
+	}
+}
