@@ -63,15 +63,27 @@ func (l *Learner) newVAALNets(opt learner.VAALOptions) (*vaalNets, error) {
 		return nil, fmt.Errorf("vaal: inputs of shape %v are neither images [channels, height, width] nor flat", in)
 	}
 	root, droot := n.vs.Root(), n.dvs.Root()
-	add := func(vars *[]namedVar, p *nn.Path, name string, dims []int64, ini nn.Init, trainable bool) (*ts.Tensor, error) {
+	// add creates a variable: trainable ones start at the constant c, or are
+	// drawn from N(0, std^2) when std > 0 (gotch v0.7.0's RandnInit ignores
+	// its standard deviation when the mean is 0, so the draw is done here);
+	// buffers start at c (0 or 1).
+	add := func(vars *[]namedVar, p *nn.Path, name string, dims []int64, c, std float64, trainable bool) (*ts.Tensor, error) {
 		var t *ts.Tensor
 		var err error
-		if trainable {
-			t, err = p.NewVar(vsName(name), dims, ini)
-		} else if ini == nil {
+		switch {
+		case !trainable && c == 0:
 			t, err = p.ZerosNoTrain(vsName(name), dims)
-		} else {
+		case !trainable:
 			t, err = p.OnesNoTrain(vsName(name), dims)
+		default:
+			t, err = p.NewVar(vsName(name), dims, nn.NewConstInit(c))
+			if err == nil && std > 0 {
+				var restore func()
+				if restore, err = noGrad(); err == nil {
+					err = t.Normal_(0, std)
+					restore()
+				}
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("vaal: creating %s: %w", name, err)
@@ -79,33 +91,33 @@ func (l *Learner) newVAALNets(opt learner.VAALOptions) (*vaalNets, error) {
 		*vars = append(*vars, namedVar{name, t})
 		return t, nil
 	}
-	kaiming := func(fanIn int) nn.Init { return nn.NewRandnInit(0, math.Sqrt(2/float64(fanIn))) }
+	kaiming := func(fanIn int) float64 { return math.Sqrt(2 / float64(fanIn)) }
 	bn := func(name string, dims []int64, fanIn, width int) (bnLayer, error) {
 		var b bnLayer
 		var err error
-		if b.w, err = add(&n.vars, root, name+".weight", dims, kaiming(fanIn), true); err != nil {
+		if b.w, err = add(&n.vars, root, name+".weight", dims, 0, kaiming(fanIn), true); err != nil {
 			return b, err
 		}
 		w := []int64{int64(width)}
-		if b.gamma, err = add(&n.vars, root, name+".bn_weight", w, nn.NewConstInit(1), true); err != nil {
+		if b.gamma, err = add(&n.vars, root, name+".bn_weight", w, 1, 0, true); err != nil {
 			return b, err
 		}
-		if b.beta, err = add(&n.vars, root, name+".bn_bias", w, nn.NewConstInit(0), true); err != nil {
+		if b.beta, err = add(&n.vars, root, name+".bn_bias", w, 0, 0, true); err != nil {
 			return b, err
 		}
-		if b.rm, err = add(&n.vars, root, name+".bn_mean", w, nil, false); err != nil {
+		if b.rm, err = add(&n.vars, root, name+".bn_mean", w, 0, 0, false); err != nil {
 			return b, err
 		}
-		b.rv, err = add(&n.vars, root, name+".bn_var", w, nn.NewConstInit(1), false)
+		b.rv, err = add(&n.vars, root, name+".bn_var", w, 1, 0, false)
 		return b, err
 	}
 	dense := func(vars *[]namedVar, p *nn.Path, name string, out, in int) (denseParams, error) {
 		var d denseParams
 		var err error
-		if d.w, err = add(vars, p, name+".weight", []int64{int64(out), int64(in)}, kaiming(in), true); err != nil {
+		if d.w, err = add(vars, p, name+".weight", []int64{int64(out), int64(in)}, 0, kaiming(in), true); err != nil {
 			return d, err
 		}
-		d.b, err = add(vars, p, name+".bias", []int64{int64(out)}, nn.NewConstInit(0), true)
+		d.b, err = add(vars, p, name+".bias", []int64{int64(out)}, 0, 0, true)
 		return d, err
 	}
 	L := len(n.chans)
@@ -144,10 +156,10 @@ func (l *Learner) newVAALNets(opt learner.VAALOptions) (*vaalNets, error) {
 			}
 			n.dec = append(n.dec, b)
 		}
-		if n.out.w, err = add(&n.vars, root, "vaal.out.weight", []int64{int64(n.chans[0]), int64(c), 1, 1}, kaiming(c), true); err != nil {
+		if n.out.w, err = add(&n.vars, root, "vaal.out.weight", []int64{int64(n.chans[0]), int64(c), 1, 1}, 0, kaiming(c), true); err != nil {
 			return fail(err)
 		}
-		if n.out.b, err = add(&n.vars, root, "vaal.out.bias", []int64{int64(c)}, nn.NewConstInit(0), true); err != nil {
+		if n.out.b, err = add(&n.vars, root, "vaal.out.bias", []int64{int64(c)}, 0, 0, true); err != nil {
 			return fail(err)
 		}
 	} else {
@@ -266,7 +278,7 @@ func (b bnLayer) apply(x *ts.Tensor, kind string, train bool, g *bag) (*ts.Tenso
 	case "conv":
 		y, err = ts.Conv2d(x, b.w, g.t(ts.NewTensor()), []int64{2, 2}, []int64{1, 1}, []int64{1, 1}, 1)
 	case "deconv":
-		y, err = ts.ConvTranspose2d(x, b.w, g.t(ts.NewTensor()), []int64{2, 2}, []int64{1, 1}, []int64{0, 0}, 1, []int64{1, 1})
+		y, err = convTranspose2d(x, b.w, nil, 2, 1, g)
 	default:
 		y, err = ts.Linear(x, b.w, g.t(ts.NewTensor()))
 	}
@@ -332,7 +344,7 @@ func (n *vaalNets) decode(z *ts.Tensor, train bool, g *bag) (*ts.Tensor, error) 
 	}
 	var out *ts.Tensor
 	if n.image {
-		out, err = ts.ConvTranspose2d(h, n.out.w, n.out.b, []int64{1, 1}, []int64{0, 0}, []int64{0, 0}, 1, []int64{1, 1})
+		out, err = convTranspose2d(h, n.out.w, n.out.b, 1, 0, g)
 	} else {
 		out, err = ts.Linear(h, n.out.w, n.out.b)
 	}
@@ -812,4 +824,75 @@ func (l *Learner) LabeledProb(ctx context.Context, idx []int) ([]float64, error)
 		return nil, fmt.Errorf("vaal scores: %w", err)
 	}
 	return p, nil
+}
+
+// convTranspose2d computes a transposed convolution (weights [in, out, k, k])
+// as a plain convolution: the input is dilated by inserting stride-1 zeros
+// between pixels, padded by k-1-pad, and convolved with the spatially
+// flipped kernel with in and out channels swapped. The result equals
+// ts.ConvTranspose2d (a test checks it), which Debian's libtorch 1.13 runs
+// through a slow fallback on CPU (seconds for a small batch). The returned
+// tensor is not in g when it is y itself; callers add it.
+func convTranspose2d(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor, error) {
+	size, err := w.Size()
+	if err != nil {
+		return nil, err
+	}
+	k := size[2]
+	h := x
+	if stride > 1 {
+		for _, dim := range []int64{3, 2} { // width, then height
+			z, err := h.ZerosLike(false)
+			if err != nil {
+				return nil, err
+			}
+			g.t(z)
+			parts := []ts.Tensor{*h, *z}
+			for i := int64(2); i < stride; i++ {
+				parts = append(parts, *z)
+			}
+			st, err := ts.Stack(parts, dim+1)
+			if err != nil {
+				return nil, err
+			}
+			g.t(st)
+			xs, err := h.Size()
+			if err != nil {
+				return nil, err
+			}
+			shape := append([]int64(nil), xs...)
+			shape[dim] *= stride
+			r, err := st.Reshape(shape, false)
+			if err != nil {
+				return nil, err
+			}
+			g.t(r)
+			if h, err = r.Narrow(dim, 0, xs[dim]*stride-(stride-1), false); err != nil {
+				return nil, err
+			}
+			g.t(h)
+		}
+	}
+	if p := k - 1 - pad; p > 0 {
+		if h, err = h.ConstantPadNd([]int64{p, p, p, p}, false); err != nil {
+			return nil, err
+		}
+		g.t(h)
+	} else if p < 0 {
+		return nil, fmt.Errorf("transposed convolution: padding %d is larger than kernel - 1 = %d", pad, k-1)
+	}
+	wf, err := w.Flip([]int64{2, 3}, false)
+	if err != nil {
+		return nil, err
+	}
+	g.t(wf)
+	wt, err := wf.Transpose(0, 1, false)
+	if err != nil {
+		return nil, err
+	}
+	g.t(wt)
+	if b == nil {
+		b = g.t(ts.NewTensor())
+	}
+	return ts.Conv2d(h, wt, b, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, 1)
 }
