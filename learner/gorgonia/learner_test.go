@@ -294,3 +294,26 @@ func TestFitRejectsBadLabels(t *testing.T) {
 		t.Errorf("one label for two samples: %v", err)
 	}
 }
+
+// TestMCDropoutFirstLayer: a network that starts with dropout has no
+// deterministic prefix; its MC samples still work and differ.
+func TestMCDropoutFirstLayer(t *testing.T) {
+	spec := learner.ModelSpec{Name: "layers", Layers: []learner.Layer{
+		{Type: "dropout", P: 0.3}, {Type: "flatten"}, {Type: "dense", Out: 8}, {Type: "relu"}, {Type: "dense"}}}
+	d := conformance.Quadrants(24)
+	l := newLearner(t, conformance.Config(spec), 24)
+	ctx := context.Background()
+	if _, err := l.Fit(ctx, conformance.Labeled(d, conformance.Seq(0, 16)), learner.Labeled{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := l.MCProbs(ctx, conformance.Seq(0, 24), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, c := ms[2].Dims(); r != 24 || c != 4 {
+		t.Fatalf("sample is %dx%d", r, c)
+	}
+	if mat.Equal(ms[0], ms[1]) {
+		t.Error("MC samples of a network that starts with dropout are identical")
+	}
+}
