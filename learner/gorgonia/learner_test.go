@@ -317,3 +317,36 @@ func TestMCDropoutFirstLayer(t *testing.T) {
 		t.Error("MC samples of a network that starts with dropout are identical")
 	}
 }
+
+// TestBatchesOfOne: graphs for a single sample (inference batch 1, training
+// batch 1) compute the same numbers as larger batches.
+func TestBatchesOfOne(t *testing.T) {
+	d := conformance.Quadrants(12)
+	ctx := context.Background()
+	for _, m := range conformance.Models() {
+		t.Run(m.Name, func(t *testing.T) {
+			cfg := conformance.Config(m.Spec)
+			cfg.Train.BatchSize = 1
+			cfg.Train.Epochs = 2
+			l := newLearner(t, cfg, 12)
+			if _, err := l.Fit(ctx, conformance.Labeled(d, conformance.Seq(0, 5)), conformance.Labeled(d, conformance.Seq(5, 8)), 3); err != nil {
+				t.Fatal(err)
+			}
+			want, err := l.Probs(ctx, conformance.Seq(0, 12))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.cfg.InferenceBatch = 1
+			got, err := l.Probs(ctx, conformance.Seq(0, 12))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !mat.EqualApprox(got, want, 1e-6) {
+				t.Error("probabilities in batches of one differ from one batch of 12")
+			}
+			if _, err := l.MCProbs(ctx, conformance.Seq(0, 3), 2); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
