@@ -452,9 +452,9 @@ func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, 
 		return outs, nil
 	}
 	head := netSpec{kind: "head", layers: prefix, in: l.arch.Input}
-	hShape := l.arch.Layers[prefix[len(prefix)-1]].OutShape
-	if len(prefix) == 0 {
-		hShape = l.arch.Input
+	hShape := l.arch.Input
+	if len(prefix) > 0 {
+		hShape = l.arch.Layers[prefix[len(prefix)-1]].OutShape
 	}
 	tail := netSpec{kind: "tail", layers: append([]int{drop}, seqFrom(rest, len(l.arch.Layers))...), in: hShape, masks: true}
 	err := l.batches(ctx, "mc-dropout", head, idx, func(lo, hi int, hn *net) error {

@@ -294,3 +294,59 @@ func TestFitRejectsBadLabels(t *testing.T) {
 		t.Errorf("one label for two samples: %v", err)
 	}
 }
+
+// TestMCDropoutFirstLayer: a network that starts with dropout has no
+// deterministic prefix; its MC samples still work and differ.
+func TestMCDropoutFirstLayer(t *testing.T) {
+	spec := learner.ModelSpec{Name: "layers", Layers: []learner.Layer{
+		{Type: "dropout", P: 0.3}, {Type: "flatten"}, {Type: "dense", Out: 8}, {Type: "relu"}, {Type: "dense"}}}
+	d := conformance.Quadrants(24)
+	l := newLearner(t, conformance.Config(spec), 24)
+	ctx := context.Background()
+	if _, err := l.Fit(ctx, conformance.Labeled(d, conformance.Seq(0, 16)), learner.Labeled{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := l.MCProbs(ctx, conformance.Seq(0, 24), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, c := ms[2].Dims(); r != 24 || c != 4 {
+		t.Fatalf("sample is %dx%d", r, c)
+	}
+	if mat.Equal(ms[0], ms[1]) {
+		t.Error("MC samples of a network that starts with dropout are identical")
+	}
+}
+
+// TestBatchesOfOne: graphs for a single sample (inference batch 1, training
+// batch 1) compute the same numbers as larger batches.
+func TestBatchesOfOne(t *testing.T) {
+	d := conformance.Quadrants(12)
+	ctx := context.Background()
+	for _, m := range conformance.Models() {
+		t.Run(m.Name, func(t *testing.T) {
+			cfg := conformance.Config(m.Spec)
+			cfg.Train.BatchSize = 1
+			cfg.Train.Epochs = 2
+			l := newLearner(t, cfg, 12)
+			if _, err := l.Fit(ctx, conformance.Labeled(d, conformance.Seq(0, 5)), conformance.Labeled(d, conformance.Seq(5, 8)), 3); err != nil {
+				t.Fatal(err)
+			}
+			want, err := l.Probs(ctx, conformance.Seq(0, 12))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.cfg.InferenceBatch = 1
+			got, err := l.Probs(ctx, conformance.Seq(0, 12))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !mat.EqualApprox(got, want, 1e-6) {
+				t.Error("probabilities in batches of one differ from one batch of 12")
+			}
+			if _, err := l.MCProbs(ctx, conformance.Seq(0, 3), 2); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
