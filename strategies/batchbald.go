@@ -35,7 +35,7 @@ import (
 // posterior pi_m(t) = P[t, m] / q_m, H(y_1:n) - H(y_1:n-1) = sum_m q_m
 // H(sum_t pi_m(t) p(y_n | x, w_t)), summed configuration by configuration.
 //
-// Sampled estimate (the paper's section 3.3): beyond that, M =
+// Sampled estimate (the paper's Monte-Carlo estimator): beyond that, M =
 // NumSampledConfigs configurations of y_1:n-1 are drawn from p(y_1:n-1), M/T
 // of them from each w_t (stratified: y_j ~ p(y_j | x_j, w_t) for every chosen
 // x_j); each keeps its posterior pi_m(t) proportional to prod_j

@@ -55,7 +55,7 @@ func BALD(samples []*mat.Dense) ([]float64, error) {
 		condH := 0.0
 		for _, s := range samples {
 			row := s.RawRowView(i)
-			condH += entropyOf(row)
+			condH += entropyFast(row)
 			for k, v := range row {
 				mean[k] += v
 			}
@@ -63,7 +63,7 @@ func BALD(samples []*mat.Dense) ([]float64, error) {
 		for k := range mean {
 			mean[k] /= T
 		}
-		out[i] = max(entropyOf(mean)-condH/T, 0)
+		out[i] = max(entropyFast(mean)-condH/T, 0)
 	}
 	return out, nil
 }
@@ -88,7 +88,7 @@ func MCEntropy(samples []*mat.Dense) ([]float64, error) {
 		for k := range mean {
 			mean[k] /= T
 		}
-		out[i] = entropyOf(mean)
+		out[i] = entropyFast(mean)
 	}
 	return out, nil
 }
