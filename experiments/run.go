@@ -155,7 +155,7 @@ func runOne(ctx context.Context, cfg Config, sc StrategyConfig, seed uint64, dat
 	if err := checkNeeds(agent.Strategy, l); err != nil {
 		return res, err
 	}
-	initOpts, err := initOptions(cfg.AL.InitMode)
+	initOpts, err := initOptions(cfg.AL)
 	if err != nil {
 		return res, err
 	}
