@@ -234,6 +234,14 @@ func TestProjectedInputsStandardises(t *testing.T) {
 	if r, c := p1.Dims(); r != 100 || c != 2 || !mat.Equal(p1, p2) {
 		t.Errorf("projection: %d x %d, deterministic %v", r, c, mat.Equal(p1, p2))
 	}
+	// Without standardisation or projection the inputs come back as they are.
+	raw, err := ProjectedInputs(context.Background(), m, []int{7, 3}, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(raw, mat.NewDense(2, 4, append(append([]float64(nil), rows[7]...), rows[3]...))) {
+		t.Errorf("raw inputs changed: %v", mat.Formatted(raw))
+	}
 	nan := points([]float64{1, 2}, []float64{math.NaN(), 1})
 	if _, err := ProjectedInputs(context.Background(), nan, []int{0, 1}, 0, false); err == nil || !strings.Contains(err.Error(), "pool index 1") {
 		t.Errorf("NaN input: err = %v", err)
