@@ -286,7 +286,8 @@ func TypiClustRows(ctx context.Context, x *mat.Dense, labeled []bool, k int, rng
 // Typicality returns, for each listed row of xr, 1 / (mean Euclidean
 // distance to its K nearest other listed rows + 1e-5), the typicality of
 // TypiClust. Distances are computed in blocks of rows against all listed rows
-// (O(m^2 D) time, O(m) memory beyond a block per goroutine).
+// (O(m^2 D) time; memory: a packed copy of the rows and one block per
+// goroutine).
 func Typicality(xr [][]float64, rows []int, K int) []float64 {
 	m := len(rows)
 	out := make([]float64, m)
