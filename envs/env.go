@@ -22,15 +22,15 @@ import (
 
 // Config is the `al:` section of an experiment config.
 type Config struct {
-	InitSize int    `yaml:"init_size"` // n0, the initial labeled set
-	InitMode string `yaml:"init_mode"` // random | balanced (balanced uses true labels: simulation only) | a cold-start selector the runner supplies (typiclust)
+	InitSize   int    `yaml:"init_size"`  // n0, the initial labeled set
+	InitMode   string `yaml:"init_mode"`  // random | balanced (balanced uses true labels: simulation only) | a cold-start selector the runner supplies (typiclust)
+	K          int    `yaml:"k"`          // labels acquired per round
+	Budget     int    `yaml:"budget"`     // total labels, initial set included
+	Rounds     int    `yaml:"rounds"`     // maximum acquisition rounds; 0 = until the budget is spent
+	Candidates int    `yaml:"candidates"` // random subset of the unlabeled pool offered each round; 0 = all of it
 	// InitOptions are the options of the cold-start strategy that init_mode
 	// names; the runner builds the selector from them (envs never reads them).
 	InitOptions map[string]any `yaml:"init_options"`
-	K           int            `yaml:"k"`          // labels acquired per round
-	Budget      int            `yaml:"budget"`     // total labels, initial set included
-	Rounds      int            `yaml:"rounds"`     // maximum acquisition rounds; 0 = until the budget is spent
-	Candidates  int            `yaml:"candidates"` // random subset of the unlabeled pool offered each round; 0 = all of it
 }
 
 // DefaultConfig returns the documented defaults.
