@@ -35,6 +35,9 @@ type Config struct {
 	// it affects, so an episode's rewards sum to its validation AULC minus the
 	// initial accuracy.
 	RewardArea bool `yaml:"reward_area,omitempty"`
+	// InitOptions are the options of the cold-start strategy that init_mode
+	// names; the runner builds the selector from them (envs never reads them).
+	InitOptions map[string]any `yaml:"init_options"`
 }
 
 // DefaultConfig returns the documented defaults.

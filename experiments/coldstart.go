@@ -27,29 +27,37 @@ func ColdStarts() []string {
 
 // initOptions maps al.init_mode to the environment options that serve it:
 // nothing for random and balanced, the cold-start strategy of that name
-// (with its default options) otherwise.
-func initOptions(mode string) ([]envs.Option, error) {
-	if mode == "random" || mode == "balanced" {
-		return nil, nil
-	}
-	if err := checkInitMode(mode); err != nil {
+// built with al.init_options otherwise.
+func initOptions(al envs.Config) ([]envs.Option, error) {
+	if err := checkInitMode(al); err != nil {
 		return nil, err
 	}
-	s, err := strategies.New(mode, nil)
-	if err != nil {
-		return nil, fmt.Errorf("al.init_mode: %w", err)
+	if al.InitMode == "random" || al.InitMode == "balanced" {
+		return nil, nil
 	}
-	return []envs.Option{envs.WithInitialSelector(mode, s.(strategies.ColdStarter))}, nil
+	s, err := strategies.New(al.InitMode, al.InitOptions)
+	if err != nil {
+		return nil, fmt.Errorf("al.init_options: %w", err)
+	}
+	return []envs.Option{envs.WithInitialSelector(al.InitMode, s.(strategies.ColdStarter))}, nil
 }
 
-// checkInitMode accepts random, balanced and the cold-start strategies.
-func checkInitMode(mode string) error {
+// checkInitMode accepts random, balanced and the cold-start strategies, and
+// init_options only with a cold-start strategy that accepts them.
+func checkInitMode(al envs.Config) error {
+	mode := al.InitMode
 	if mode == "random" || mode == "balanced" {
+		if len(al.InitOptions) > 0 {
+			return fmt.Errorf("al.init_options: init_mode %s takes no options", mode)
+		}
 		return nil
 	}
 	cold := ColdStarts()
 	for _, c := range cold {
 		if c == mode {
+			if _, err := strategies.New(mode, al.InitOptions); err != nil {
+				return fmt.Errorf("al.init_options: %w", err)
+			}
 			return nil
 		}
 	}

@@ -11,14 +11,25 @@ func TestColdStartsListsTypiClust(t *testing.T) {
 	if cs := ColdStarts(); !slices.Contains(cs, "typiclust") {
 		t.Errorf("ColdStarts() = %v, want typiclust in it", cs)
 	}
-	if err := checkInitMode("kmeans"); err == nil || !strings.Contains(err.Error(), "typiclust") {
-		t.Errorf("init_mode kmeans (not a cold starter): err = %v, want one listing typiclust", err)
-	}
-	if _, err := Parse("t.yaml", []byte("al: {init_mode: typiclust}"), nil); err != nil {
-		t.Errorf("init_mode typiclust rejected: %v", err)
-	}
-	if _, err := Parse("t.yaml", []byte("al: {init_mode: typical}"), nil); err == nil || !strings.Contains(err.Error(), "al.init_mode") {
-		t.Errorf("init_mode typical: err = %v", err)
+	for _, tc := range []struct {
+		yaml string
+		want string // "" = valid
+	}{
+		{"al: {init_mode: typiclust}", ""},
+		{"al: {init_mode: typiclust, init_options: {dim: 32, standardise: true}}", ""},
+		{"al: {init_mode: kmeans}", "typiclust"}, // kmeans is no cold starter
+		{"al: {init_mode: typical}", "al.init_mode"},
+		{"al: {init_mode: typiclust, init_options: {knn: 0}}", "al.init_options"},
+		{"al: {init_mode: typiclust, init_options: {k_nn: 5}}", "k_nn"},
+		{"al: {init_mode: random, init_options: {dim: 3}}", "al.init_options"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.yaml), nil)
+		if tc.want == "" && err != nil {
+			t.Errorf("%s: %v", tc.yaml, err)
+		}
+		if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: err = %v, want one naming %q", tc.yaml, err, tc.want)
+		}
 	}
 }
 
@@ -29,6 +40,7 @@ func TestRunTypiClustInitAndDiversityStrategies(t *testing.T) {
 	cfg := runTestConfig(t)
 	cfg.Seeds = []uint64{3}
 	cfg.AL.InitMode = "typiclust"
+	cfg.AL.InitOptions = map[string]any{"knn": 5}
 	cfg.AL.Budget = 14
 	cfg.Strategies = []StrategyConfig{
 		{Name: "coreset"}, {Name: "kmeans"}, {Name: "badge"}, {Name: "dbal_kmeans"},

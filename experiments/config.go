@@ -200,7 +200,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("strategies[%d].label: %q must not contain slashes or spaces (it names a folder)", i, s.ID()))
 		}
 	}
-	if err := checkInitMode(c.AL.InitMode); err != nil {
+	if err := checkInitMode(c.AL); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateRL())

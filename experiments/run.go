@@ -202,7 +202,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	if err := checkNeeds(agent.Strategy, l); err != nil {
 		return res, err
 	}
-	initOpts, err := initOptions(cfg.AL.InitMode)
+	initOpts, err := initOptions(cfg.AL)
 	if err != nil {
 		return res, err
 	}

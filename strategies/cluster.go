@@ -20,8 +20,9 @@ type KMeansConfig struct {
 // by k-means++ (Arthur & Vassilvitskii 2007: the first centre drawn with
 // probability proportional to the weight, each next one proportional to
 // weight times squared distance to the nearest centre, all from rng), then
-// Lloyd's iterations until no assignment changes, the centres move less than
-// the tolerance, or MaxIter. w (nil = all ones) weights each row. A cluster
+// Lloyd's iterations (accelerated with Hamerly's bounds, same iterates) until
+// no assignment changes, the centres move less than the tolerance, or
+// MaxIter. w (nil = all ones) weights each row. A cluster
 // left empty is moved to the row farthest from its centre (weighted), as
 // scikit-learn does. Distances are computed in blocks, never as an N x k
 // matrix of more than one block per goroutine. It returns the centres (k x D)
@@ -87,47 +88,7 @@ func KMeans(ctx context.Context, x *mat.Dense, w []float64, k int, rng *rand.Ran
 		}
 		tol = cfg.Tol * v / float64(n*d)
 	}
-	assign := make([]int, n)
-	for i := range assign {
-		assign[i] = -1
-	}
-	stale := true // assign does not yet belong to centres
-	for it := 0; it < cfg.MaxIter; it++ {
-		best, arg, err := minSqDistTo(ctx, x, nx, centres, sqNorms(rowsOf(centres)))
-		if err != nil {
-			return nil, nil, err
-		}
-		changed := false
-		for i := range arg {
-			if arg[i] != assign[i] {
-				changed = true
-			}
-		}
-		assign, stale = arg, false
-		if !changed {
-			break
-		}
-		next, moved := weightedMeans(xr, w, assign, k, d)
-		relocateEmpty(xr, w, best, assign, next, moved)
-		shift := 0.0
-		for j := 0; j < k; j++ {
-			for c := 0; c < d; c++ {
-				diff := next.At(j, c) - centres.At(j, c)
-				shift += diff * diff
-			}
-		}
-		centres, stale = next, true
-		if shift <= tol {
-			break
-		}
-	}
-	if stale {
-		var err error
-		if _, assign, err = minSqDistTo(ctx, x, nx, centres, sqNorms(rowsOf(centres))); err != nil {
-			return nil, nil, err
-		}
-	}
-	return centres, assign, nil
+	return lloyd(ctx, x, nx, w, centres, cfg.MaxIter, tol)
 }
 
 // kmeansPP returns k distinct seed rows drawn by weighted k-means++.

@@ -35,14 +35,18 @@ type ColdStarter interface {
 //
 // The paper clusters self-supervised (SimCLR / SCAN) embeddings; alrl has no
 // self-supervised training yet, so the representation here is either the raw
-// inputs, standardised per feature and reduced by a fixed Gaussian random
-// projection (features: inputs, the default, and always for the cold start),
-// or the task learner's penultimate embeddings (features: embeddings). The
-// paper's code switches to mini-batch k-means beyond 50 clusters; this uses
-// Lloyd's k-means throughout.
+// flattened inputs (features: inputs, the default, and always for the cold
+// start), optionally standardised per feature and reduced by a fixed Gaussian
+// random projection, or the task learner's penultimate embeddings (features:
+// embeddings). On MNIST, 20 cold-start picks from raw pixels covered 9.6
+// classes on average over 5 seeds (random sampling: 8.8 expected), but only
+// 8.8 after a 64-d projection and 8.2 after standardising as well, hence the
+// defaults. The paper's code switches to mini-batch k-means beyond 50
+// clusters; this uses Lloyd's k-means throughout.
 type TypiClust struct {
 	features       string
 	dim            int
+	standardise    bool
 	knn            int
 	maxClusters    int
 	minClusterSize int
@@ -54,8 +58,9 @@ func init() {
 		Name:        "typiclust",
 		Description: "most typical sample of the largest uncovered k-means clusters; low budgets and cold start (Hacohen et al. 2022)",
 		Options: []Option{
-			{Name: "features", Default: "inputs", Doc: "inputs (standardised raw inputs, randomly projected; the stand-in for the paper's self-supervised features) or embeddings (the learner's)"},
-			{Name: "dim", Default: 64, Doc: "random projection width for features: inputs (0 = no projection)"},
+			{Name: "features", Default: "inputs", Doc: "inputs (the raw flattened inputs: the stand-in for the paper's self-supervised features) or embeddings (the learner's)"},
+			{Name: "dim", Default: 0, Doc: "features: inputs: width of a fixed Gaussian random projection, for speed on wide inputs (0 = none)"},
+			{Name: "standardise", Default: false, Doc: "standardise every input feature before the projection (for tabular data with mixed scales; per-pixel scaling hurts images)"},
 			{Name: "knn", Default: 20, Doc: "neighbours in the typicality estimate (paper: 20)"},
 			{Name: "max_clusters", Default: 500, Doc: "cap on the number of clusters (paper's code: 500)"},
 			{Name: "min_cluster_size", Default: 5, Doc: "clusters of this many samples or fewer are skipped (paper's code: 5)"},
@@ -70,6 +75,9 @@ func newTypiClust(o Options) (Strategy, error) {
 	var t TypiClust
 	var err error
 	if t.features, err = o.String("features"); err != nil {
+		return nil, err
+	}
+	if t.standardise, err = o.Bool("standardise"); err != nil {
 		return nil, err
 	}
 	if t.features != "inputs" && t.features != "embeddings" {
@@ -119,7 +127,7 @@ func (t TypiClust) Select(ctx context.Context, q Query) ([]int, error) {
 		if !ok {
 			return nil, fmt.Errorf("typiclust: %w", &learner.CapabilityError{Capability: learner.CapInputs, Learner: describe(q.Model)})
 		}
-		x, err = ProjectedInputs(ctx, im, all, t.dim)
+		x, err = ProjectedInputs(ctx, im, all, t.dim, t.standardise)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("typiclust: %w", err)
@@ -145,7 +153,7 @@ func (t TypiClust) SelectInitial(ctx context.Context, in learner.InputSource, po
 	if n < 1 || n > len(pool) {
 		return nil, fmt.Errorf("typiclust: cannot choose %d initial samples from a pool of %d", n, len(pool))
 	}
-	x, err := ProjectedInputs(ctx, in, pool, t.dim)
+	x, err := ProjectedInputs(ctx, in, pool, t.dim, t.standardise)
 	if err != nil {
 		return nil, fmt.Errorf("typiclust: %w", err)
 	}
@@ -278,7 +286,8 @@ func TypiClustRows(ctx context.Context, x *mat.Dense, labeled []bool, k int, rng
 // Typicality returns, for each listed row of xr, 1 / (mean Euclidean
 // distance to its K nearest other listed rows + 1e-5), the typicality of
 // TypiClust. Distances are computed in blocks of rows against all listed rows
-// (O(m^2 D) time, O(m) memory beyond a block per goroutine).
+// (O(m^2 D) time; memory: a packed copy of the rows and one block per
+// goroutine).
 func Typicality(xr [][]float64, rows []int, K int) []float64 {
 	m := len(rows)
 	out := make([]float64, m)
@@ -353,12 +362,13 @@ const projectionSeed = 0x7e1c1a57
 // projectBlock is the number of rows read from the input source at a time.
 const projectBlock = 4096
 
-// ProjectedInputs reads the raw inputs of idx in blocks, standardises every
-// feature to zero mean and unit variance over idx (constant features are only
-// centred) and, when dim > 0 and the input has more than dim features,
+// ProjectedInputs reads the raw inputs of idx in blocks, optionally
+// standardises every feature to zero mean and unit variance over idx
+// (constant features are only centred) and, when dim > 0 and the input has
+// more than dim features,
 // multiplies by a fixed D x dim Gaussian random projection with entries of
 // variance 1/dim (Johnson-Lindenstrauss), returning N x min(D, dim) features.
-func ProjectedInputs(ctx context.Context, src learner.InputSource, idx []int, dim int) (*mat.Dense, error) {
+func ProjectedInputs(ctx context.Context, src learner.InputSource, idx []int, dim int, standardise bool) (*mat.Dense, error) {
 	if len(idx) == 0 {
 		return nil, fmt.Errorf("no samples to read inputs for")
 	}
@@ -392,7 +402,9 @@ func ProjectedInputs(ctx context.Context, src learner.InputSource, idx []int, di
 	for j := range scale {
 		sd := math.Sqrt(m2[j] / float64(count))
 		scale[j] = 1
-		if sd > 1e-12 {
+		if !standardise {
+			mean[j] = 0
+		} else if sd > 1e-12 {
 			scale[j] = 1 / sd
 		}
 	}

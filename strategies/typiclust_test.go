@@ -205,7 +205,7 @@ func TestProjectedInputsStandardises(t *testing.T) {
 		rows[i] = []float64{3 + 2*rng.NormFloat64(), -1 + 0.5*rng.NormFloat64(), 7, rng.Float64()}
 	}
 	m := points(rows...)
-	x, err := ProjectedInputs(context.Background(), m, seq(0, 5000), 0)
+	x, err := ProjectedInputs(context.Background(), m, seq(0, 5000), 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,16 +226,24 @@ func TestProjectedInputsStandardises(t *testing.T) {
 		}
 	}
 	// Projection to 2 dimensions: fixed (same output twice), N x 2.
-	p1, err := ProjectedInputs(context.Background(), m, seq(0, 100), 2)
+	p1, err := ProjectedInputs(context.Background(), m, seq(0, 100), 2, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, _ := ProjectedInputs(context.Background(), m, seq(0, 100), 2)
+	p2, _ := ProjectedInputs(context.Background(), m, seq(0, 100), 2, true)
 	if r, c := p1.Dims(); r != 100 || c != 2 || !mat.Equal(p1, p2) {
 		t.Errorf("projection: %d x %d, deterministic %v", r, c, mat.Equal(p1, p2))
 	}
+	// Without standardisation or projection the inputs come back as they are.
+	raw, err := ProjectedInputs(context.Background(), m, []int{7, 3}, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(raw, mat.NewDense(2, 4, append(append([]float64(nil), rows[7]...), rows[3]...))) {
+		t.Errorf("raw inputs changed: %v", mat.Formatted(raw))
+	}
 	nan := points([]float64{1, 2}, []float64{math.NaN(), 1})
-	if _, err := ProjectedInputs(context.Background(), nan, []int{0, 1}, 0); err == nil || !strings.Contains(err.Error(), "pool index 1") {
+	if _, err := ProjectedInputs(context.Background(), nan, []int{0, 1}, 0, false); err == nil || !strings.Contains(err.Error(), "pool index 1") {
 		t.Errorf("NaN input: err = %v", err)
 	}
 }
