@@ -112,23 +112,23 @@ func (s *Slurm) Execute(ctx context.Context, tasks []Task, started func(Task), f
 			}
 		}
 	}
-	var todo []Task
+	var toRun []Task
 	for _, t := range tasks {
 		if _, err := ReadSummary(t.Dir); err == nil {
 			started(t)
 			finished(Outcome{Task: t})
 			continue
 		}
-		todo = append(todo, t)
+		toRun = append(toRun, t)
 	}
-	if len(todo) == 0 || ctx.Err() != nil {
+	if len(toRun) == 0 || ctx.Err() != nil {
 		return nil
 	}
-	job, err := s.submit(ctx, todo)
+	job, err := s.submit(ctx, toRun)
 	if err != nil {
 		return err
 	}
-	for _, t := range todo {
+	for _, t := range toRun {
 		started(t)
 	}
 	return s.wait(ctx, job, started, finished)

@@ -142,7 +142,7 @@ func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (Swee
 	st := &sweepState{out: out, ix: SweepIndex{Name: s.Config.Name, Executor: opt.Executor.Name()}, onChange: opt.OnChange}
 	byID := map[string]int{}
 	var res SweepResult
-	var todo []Task
+	var toRun []Task
 	for i, r := range s.Runs {
 		rs := RunStatus{SweepRun: r, Status: StatusPending}
 		if p, ok := prev[r.ID]; ok {
@@ -157,7 +157,7 @@ func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (Swee
 			if err != nil {
 				return res, err
 			}
-			todo = append(todo, Task{ID: r.ID, Dir: abs})
+			toRun = append(toRun, Task{ID: r.ID, Dir: abs})
 		}
 		st.ix.Runs = append(st.ix.Runs, rs)
 		byID[r.ID] = i
@@ -166,14 +166,14 @@ func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (Swee
 		return res, err
 	}
 	log.Info("sweep", zap.String("out", out), zap.Int("runs", len(s.Runs)), zap.Int("finished", res.Skipped),
-		zap.Int("to_run", len(todo)), zap.String("executor", opt.Executor.Name()))
+		zap.Int("to_run", len(toRun)), zap.String("executor", opt.Executor.Name()))
 	var execErr error
-	for attempt := 0; attempt <= opt.Retries && len(todo) > 0; attempt++ {
+	for attempt := 0; attempt <= opt.Retries && len(toRun) > 0; attempt++ {
 		if ctx.Err() != nil {
 			break
 		}
-		for i := range todo {
-			todo[i].Attempt = st.ix.Runs[byID[todo[i].ID]].Attempts + 1
+		for i := range toRun {
+			toRun[i].Attempt = st.ix.Runs[byID[toRun[i].ID]].Attempts + 1
 		}
 		started := func(t Task) {
 			st.update(byID[t.ID], func(r *RunStatus) { r.Status, r.Attempts = StatusRunning, t.Attempt })
@@ -211,11 +211,11 @@ func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (Swee
 				log.Info("run finished", zap.String("run", o.Task.Dir), zap.Float64("seconds", o.Seconds))
 			}
 		}
-		if err := opt.Executor.Execute(ctx, todo, started, finished); err != nil {
+		if err := opt.Executor.Execute(ctx, toRun, started, finished); err != nil {
 			execErr = err
 			break
 		}
-		todo = failed
+		toRun = failed
 	}
 	// Runs left running by an interruption are pending again.
 	for i := range st.ix.Runs {
