@@ -270,6 +270,9 @@ func presetSections(doc *yaml.Node, cfg *Config) {
 		return
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
+		if v := root.Content[i+1]; v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+			continue // "agent: null" drops the section (a sweep's way to remove it from its base)
+		}
 		switch root.Content[i].Value {
 		case "agent":
 			a := DefaultAgentConfig()

@@ -229,9 +229,12 @@ func (c SweepConfig) validate() error {
 }
 
 // RunID is a run's identity: the first 16 hex digits of the SHA-256 of its
-// resolved config with name and out cleared (they do not change results).
-// Run-time settings that are not in the config (the executor's thread budget)
-// do not enter it, so changing -j does not rerun a sweep.
+// resolved config with name and out cleared (they do not change results),
+// followed by the contents of the files that strategy options name with the
+// key "path" (a trained policy), so retraining an agent to the same path
+// makes its runs new ones. Run-time settings that are not in the config (the
+// executor's thread budget) do not enter it, so changing -j does not rerun a
+// sweep.
 func RunID(rc Config) (string, error) {
 	c := rc
 	c.Name, c.Out = "", ""
@@ -239,8 +242,46 @@ func RunID(rc Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:8]), nil
+	h := sha256.New()
+	h.Write(b)
+	var paths []string
+	for _, s := range c.Strategies {
+		paths = optionPaths(s.Options, paths)
+	}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("run id: the file of a strategy's path option: %w", err)
+		}
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", p, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+// optionPaths appends the string values of "path" keys in strategy options,
+// nested ones (a policy inside prefilter) included, in a deterministic order.
+func optionPaths(v any, out []string) []string {
+	switch t := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if p, ok := t[k].(string); ok && k == "path" && p != "" {
+				out = append(out, p)
+				continue
+			}
+			out = optionPaths(t[k], out)
+		}
+	case []any:
+		for _, e := range t {
+			out = optionPaths(e, out)
+		}
+	}
+	return out
 }
 
 // assignment sets one config key to a YAML value.
@@ -405,6 +446,7 @@ func resolveCombo(baseName string, baseText []byte, overlay []assignment, sets [
 		}
 	}
 	cfg := Default()
+	presetSections(doc, &cfg) // optional sections (fast, agent, nas) keep their defaults, as in Parse
 	if err := strictyaml.Decode(doc, &cfg); err != nil {
 		return Config{}, err
 	}

@@ -36,7 +36,8 @@ Examples:
    alrl bench                                    # what make bench runs
    alrl bench --strategies entropy,margin --k 10 --out runs/bench.csv
    alrl bench --opt prefilter.first=entropy --opt prefilter.then=margin --strategies prefilter
-   alrl bench --synthetic --n 200000             # a smaller synthetic pool`,
+   alrl bench --synthetic --n 200000             # a smaller synthetic pool
+   alrl bench --strategies ensemble --ensemble 5 # the ensemble strategy over 5 models`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "strategies", Usage: "comma-separated strategies to time (default: every registered one; --synthetic: coreset,badge,entropy)"},
 			&cli.StringFlag{Name: "k", Usage: "comma-separated query sizes (default 10,100; --synthetic: 1000)"},
@@ -44,6 +45,7 @@ Examples:
 			&cli.IntFlag{Name: "pool", Usage: "pool size drawn from the training samples (0 = all)"},
 			&cli.IntFlag{Name: "labels", Value: 100, Usage: "labeled samples the learner is fitted on"},
 			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "training epochs over the labeled samples"},
+			&cli.IntFlag{Name: "ensemble", Usage: "M >= 2 fits a deep ensemble of M models (learner.ensemble), which the ensemble strategy needs; every capability then costs M forward passes"},
 			&cli.StringSliceFlag{Name: "opt", Usage: "strategy option: --opt strategy.option=value (YAML value; repeatable)"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on a query after this long (0 = never)"},
 			&cli.BoolFlag{Name: "synthetic", Usage: "time on a large synthetic tabular pool instead of MNIST"},
@@ -82,6 +84,12 @@ Examples:
 			}
 			cfg.Samples, cfg.Pool, cfg.Labels = c.Int("samples"), c.Int("pool"), c.Int("labels")
 			cfg.Learner.Train.Epochs = c.Int("epochs")
+			if m := c.Int("ensemble"); m != 0 {
+				if m < 2 {
+					return fmt.Errorf("--ensemble %d: an ensemble needs at least 2 members (leave the flag out for one model)", m)
+				}
+				cfg.Learner.Ensemble = m
+			}
 			cfg.Learner.Backend, cfg.Learner.Device, cfg.Learner.Threads = c.String("backend"), c.String("device"), c.Int("threads")
 			cfg.Timeout, cfg.Seed, cfg.DataDir = c.Duration("timeout"), c.Uint64("seed"), c.String("data-dir")
 			cfg.Options = map[string]map[string]any{}

@@ -59,6 +59,7 @@ func TestBenchCommandBadFlags(t *testing.T) {
 		{"bench", "--k", "10,x", "--backend", "testcentroid", "--synthetic", "--n", "100", "--dim", "2"},
 		{"bench", "--opt", "nodot=1", "--backend", "testcentroid", "--synthetic", "--n", "100", "--dim", "2"},
 		{"bench", "--synthetic", "--n", "1"},
+		{"bench", "--ensemble", "1", "--backend", "testcentroid", "--synthetic", "--n", "100", "--dim", "2"},
 	} {
 		a := New()
 		var buf bytes.Buffer
