@@ -28,6 +28,11 @@ type Config struct {
 	Budget     int    `yaml:"budget"`     // total labels, initial set included
 	Rounds     int    `yaml:"rounds"`     // maximum acquisition rounds; 0 = until the budget is spent
 	Candidates int    `yaml:"candidates"` // random subset of the unlabeled pool offered each round; 0 = all of it
+	// Sizes, when set, are the labeled-set sizes to reach after rounds 1, 2,
+	// ... (strictly increasing, above init_size, at most budget); rounds past
+	// the list add k labels each. It lets a run report accuracy at the sizes
+	// papers use (e.g. 100, 300 and 1,000 labels) without refitting between.
+	Sizes []int `yaml:"sizes,omitempty"`
 	// Reward is raw (change in validation accuracy) or relative (minus the
 	// change a random batch would have brought); "" means raw. See reward.go.
 	Reward string `yaml:"reward,omitempty"`
@@ -66,10 +71,53 @@ func (c Config) Validate(poolSize, numClasses int, coldStart ...string) error {
 		return fmt.Errorf("al.candidates: %d is smaller than al.k %d", c.Candidates, c.K)
 	case c.Reward != "" && c.Reward != RewardRaw && c.Reward != RewardRelative:
 		return fmt.Errorf("al.reward: %q is not one of %s, %s", c.Reward, RewardRaw, RewardRelative)
+	case c.Candidates > 0 && len(c.Sizes) > 0 && c.Candidates < c.maxStep():
+		return fmt.Errorf("al.candidates: %d is smaller than the largest step of al.sizes (%d)", c.Candidates, c.maxStep())
 	case c.InitMode == "balanced" && c.InitSize < numClasses:
 		return fmt.Errorf("al.init_size: %d is smaller than the %d classes, so init_mode balanced cannot cover each class; raise it or use init_mode random", c.InitSize, numClasses)
 	}
+	prev := c.InitSize
+	for i, n := range c.Sizes {
+		switch {
+		case n <= prev && i == 0:
+			return fmt.Errorf("al.sizes: the first size %d must be larger than al.init_size %d", n, prev)
+		case n <= prev:
+			return fmt.Errorf("al.sizes: sizes must increase, got %d after %d", n, prev)
+		case n > c.Budget:
+			return fmt.Errorf("al.sizes: %d is more than al.budget %d; raise al.budget or drop the size", n, c.Budget)
+		}
+		prev = n
+	}
 	return nil
+}
+
+// maxStep is the largest number of labels one round of al.sizes adds.
+func (c Config) maxStep() int {
+	m, prev := 0, c.InitSize
+	for _, n := range c.Sizes {
+		m, prev = max(m, n-prev), n
+	}
+	return m
+}
+
+// StepSize is the number of labels round r (1-based) adds when the labeled
+// set holds have labels: the next entry of al.sizes, or k past the list. The
+// budget and pool limits are applied by the caller.
+func (c Config) StepSize(r, have int) int {
+	if r >= 1 && r <= len(c.Sizes) {
+		return c.Sizes[r-1] - have
+	}
+	return c.K
+}
+
+// LabelsAfter is the labeled-set size after r rounds, ignoring the budget
+// and pool limits.
+func (c Config) LabelsAfter(r int) int {
+	n := c.InitSize
+	for i := 1; i <= r; i++ {
+		n += c.StepSize(i, n)
+	}
+	return n
 }
 
 // Float is a float64 that encodes NaN and infinities as JSON null.
@@ -427,9 +475,10 @@ func (e *Env) updateDone() {
 	}
 }
 
-// nextK is min(k, remaining budget, unlabeled pool).
+// nextK is min(this round's step (k or al.sizes), remaining budget,
+// unlabeled pool).
 func (e *Env) nextK() int {
-	k := e.cfg.K
+	k := e.cfg.StepSize(e.round+1, len(e.labeled))
 	if r := e.cfg.Budget - len(e.labeled); r < k {
 		k = r
 	}

@@ -212,6 +212,9 @@ func TestEpisodeLoop(t *testing.T) {
 		{"rounds limit", envs.Config{InitSize: 6, InitMode: "balanced", K: 5, Budget: 100, Rounds: 3}, []int{6, 11, 16, 21}, envs.RoundsDone},
 		{"candidates subset", envs.Config{InitSize: 3, InitMode: "random", K: 5, Budget: 23, Candidates: 12}, []int{3, 8, 13, 18, 23}, envs.BudgetSpent},
 		{"whole pool", envs.Config{InitSize: 200, InitMode: "random", K: 7, Budget: 210}, []int{200, 207, 210}, envs.BudgetSpent},
+		{"sizes, then k", envs.Config{InitSize: 6, InitMode: "balanced", K: 4, Budget: 30, Sizes: []int{8, 20}}, []int{6, 8, 20, 24, 28, 30}, envs.BudgetSpent},
+		{"sizes end at budget", envs.Config{InitSize: 10, InitMode: "random", K: 1, Budget: 100, Sizes: []int{30, 100}}, []int{10, 30, 100}, envs.BudgetSpent},
+		{"sizes with rounds", envs.Config{InitSize: 6, InitMode: "balanced", K: 4, Budget: 100, Rounds: 3, Sizes: []int{16}}, []int{6, 16, 20, 24}, envs.RoundsDone},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -437,6 +440,11 @@ func TestConfigValidate(t *testing.T) {
 		{"candidates < k", func(c *envs.Config) { c.Candidates = 3 }, "al.candidates"},
 		{"negative rounds", func(c *envs.Config) { c.Rounds = -1 }, "al.rounds"},
 		{"negative candidates", func(c *envs.Config) { c.Candidates = -1 }, "al.candidates"},
+		{"valid sizes", func(c *envs.Config) { c.Sizes = []int{10, 30, 50} }, ""},
+		{"sizes not above init", func(c *envs.Config) { c.Sizes = []int{6, 30} }, "al.sizes"},
+		{"sizes not increasing", func(c *envs.Config) { c.Sizes = []int{10, 10} }, "al.sizes"},
+		{"sizes above budget", func(c *envs.Config) { c.Sizes = []int{10, 51} }, "al.sizes"},
+		{"candidates < a sizes step", func(c *envs.Config) { c.Candidates = 10; c.Sizes = []int{30} }, "al.candidates"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -127,7 +127,7 @@ func (e *Env) areaWeight(prev, cur int) float64 {
 func (e *Env) finalLabels() int {
 	n := min(e.cfg.Budget, len(e.split.Pool))
 	if e.cfg.Rounds > 0 {
-		n = min(n, e.cfg.InitSize+e.cfg.Rounds*e.cfg.K)
+		n = min(n, e.cfg.LabelsAfter(e.cfg.Rounds))
 	}
 	return n
 }

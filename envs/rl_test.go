@@ -123,10 +123,11 @@ func TestRelativeRewardEqualsLoggedChanges(t *testing.T) {
 func TestRewardAreaSumsToAULC(t *testing.T) {
 	f := hardFixture(t, 32)
 	for _, c := range []envs.Config{
-		{InitSize: 3, InitMode: "random", K: 4, Budget: 22},                           // short last step
-		{InitSize: 5, InitMode: "random", K: 2, Budget: 100, Rounds: 6},               // rounds stop it
-		{InitSize: 3, InitMode: "balanced", K: 3, Budget: 21, Reward: "relative"},     // relative
-		{InitSize: 3, InitMode: "random", K: 3, Budget: 21, Candidates: 9, Rounds: 0}, // candidates
+		{InitSize: 3, InitMode: "random", K: 4, Budget: 22},                                  // short last step
+		{InitSize: 5, InitMode: "random", K: 2, Budget: 100, Rounds: 6},                      // rounds stop it
+		{InitSize: 3, InitMode: "balanced", K: 3, Budget: 21, Reward: "relative"},            // relative
+		{InitSize: 3, InitMode: "random", K: 3, Budget: 21, Candidates: 9, Rounds: 0},        // candidates
+		{InitSize: 3, InitMode: "random", K: 2, Budget: 100, Rounds: 4, Sizes: []int{9, 12}}, // sizes, then rounds stop it
 	} {
 		c.RewardArea = true
 		e, _ := f.env(t, c)
@@ -240,6 +241,9 @@ func TestStreamInvariants(t *testing.T) {
 	}
 	if _, err := envs.NewStream(f.data, f.split, testlearner.New(f.data.Inputs(), 3), envs.Config{InitSize: 3, InitMode: "random", K: 1, Budget: 9, Reward: "relative"}, envs.StreamConfig{}); err == nil {
 		t.Error("relative reward accepted by the stream env")
+	}
+	if _, err := envs.NewStream(f.data, f.split, testlearner.New(f.data.Inputs(), 3), envs.Config{InitSize: 3, InitMode: "random", K: 1, Budget: 9, Sizes: []int{5}}, envs.StreamConfig{}); err == nil || !strings.Contains(err.Error(), "al.sizes") {
+		t.Errorf("al.sizes in the stream env: err = %v, want one naming al.sizes", err)
 	}
 }
 

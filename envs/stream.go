@@ -47,6 +47,9 @@ func NewStream(data *datasets.Dataset, split datasets.Split, l learner.Learner, 
 	if cfg.Reward == RewardRelative {
 		return nil, fmt.Errorf("al.reward: relative is pool-based only; the stream-based env uses raw")
 	}
+	if len(cfg.Sizes) > 0 {
+		return nil, fmt.Errorf("al.sizes: is pool-based only; the stream-based env refits every al.k labels")
+	}
 	if sc.Length < 0 || sc.Reference < 0 {
 		return nil, fmt.Errorf("stream: length and reference must be >= 0")
 	}

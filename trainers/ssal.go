@@ -15,6 +15,7 @@ import (
 
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/internal/atomicfile"
+	"github.com/alrl/alrl/internal/filelock"
 	"github.com/alrl/alrl/learner"
 )
 
@@ -290,17 +291,33 @@ func (s *ssal) pretrained(ctx context.Context, l learner.Learner, round int) (st
 	}
 	path := filepath.Join(dir, "ssal-"+key+".bin")
 	meta := filepath.Join(dir, "ssal-"+key+".json")
-	if b, err := os.ReadFile(meta); err == nil {
-		if _, err := os.Stat(path); err == nil {
-			if err := json.Unmarshal(b, &st); err == nil {
-				return path, st, true, nil
-			}
+	cached := func() (bool, error) {
+		b, err := os.ReadFile(meta)
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		} else if err != nil {
+			return false, err
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", st, false, err
+		if _, err := os.Stat(path); err != nil {
+			return false, nil
+		}
+		return json.Unmarshal(b, &st) == nil, nil
+	}
+	if ok, err := cached(); ok || err != nil {
+		return path, st, ok, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", st, false, fmt.Errorf("creating the cache folder: %w", err)
+	}
+	// Runs of a sweep that share the pre-training (ssal with and without the
+	// semi-supervised step, same seed) wait for the first one's result.
+	unlock, err := filelock.Lock(ctx, filepath.Join(dir, "ssal-"+key+".lock"))
+	if err != nil {
+		return "", st, false, err
+	}
+	defer unlock()
+	if ok, err := cached(); ok || err != nil {
+		return path, st, ok, err
 	}
 	st, err = deepCluster(ctx, l, s.setup.Pool, s.setup.NumClasses, s.dc, s.setup.Seed)
 	if err != nil {
