@@ -4,7 +4,11 @@ package torch
 
 import (
 	"context"
+	"runtime"
 	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/learner"
@@ -68,4 +72,57 @@ func BenchmarkMCDropoutT20MNIST60k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(pool)*b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// BenchmarkConvTranspose2d runs forward and backward of VAAL's largest
+// decoder layer at the CPU sweep's widths (batch 128, 64 -> 32 channels,
+// 16 x 16 -> 32 x 32, kernel 4, stride 2) in the phase form convTranspose2d
+// uses and in the zero-dilation form it replaced.
+func BenchmarkConvTranspose2d(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, bc := range []struct {
+		name string
+		f    func(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor, error)
+	}{{"phases", convTranspose2d}, {"dilated", convTranspose2dDilated}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var g bag
+			defer g.drop()
+			x, err := ts.Randn([]int64{128, 64, 16, 16}, gotch.Float, gotch.CPU)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w, err := ts.Randn([]int64{64, 32, 4, 4}, gotch.Float, gotch.CPU)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.t(x)
+			g.t(w)
+			wg, err := w.SetRequiresGrad(true, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.t(wg)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var it bag
+				y, err := bc.f(x, wg, nil, 2, 1, &it)
+				if err != nil {
+					b.Fatal(err)
+				}
+				it.t(y)
+				sum, err := y.Sum(gotch.Float, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				it.t(sum)
+				gr, err := ts.RunBackward([]ts.Tensor{*sum}, []ts.Tensor{*wg}, false, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				it.t(&gr[0])
+				it.drop()
+			}
+		})
+	}
 }

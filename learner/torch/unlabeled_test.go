@@ -408,7 +408,18 @@ func TestConvTransposeEquivalence(t *testing.T) {
 		}
 		return g.t(x)
 	}
-	for _, tc := range []struct{ stride, pad, k, h int64 }{{2, 1, 4, 3}, {1, 0, 1, 5}, {2, 0, 3, 4}, {3, 1, 4, 2}} {
+	maxDiff := func(a, b *ts.Tensor) float64 {
+		d, _ := a.Sub(b, false)
+		g.t(d)
+		ab, _ := d.Abs(false)
+		g.t(ab)
+		m, _ := ab.Max(false)
+		g.t(m)
+		v, _ := scalarValue(m)
+		return v
+	}
+	for _, tc := range []struct{ stride, pad, k, h int64 }{{2, 1, 4, 3}, {1, 0, 1, 5}, {2, 0, 3, 4}, {3, 1, 4, 2},
+		{2, 1, 4, 1}, {2, 2, 5, 4}, {1, 1, 3, 4}, {2, 0, 2, 3}, {2, 0, 1, 3}, {3, 2, 3, 3}} {
 		x := randn(2, 3, tc.h, tc.h+1)
 		w := randn(3, 5, tc.k, tc.k)
 		b := randn(5)
@@ -427,14 +438,39 @@ func TestConvTransposeEquivalence(t *testing.T) {
 		if fmt.Sprint(ws) != fmt.Sprint(gs) {
 			t.Fatalf("%+v: shape %v, want %v", tc, gs, ws)
 		}
-		d, _ := want.Sub(got, false)
-		g.t(d)
-		a, _ := d.Abs(false)
-		g.t(a)
-		m, _ := a.Max(false)
-		g.t(m)
-		if v, _ := scalarValue(m); v > 1e-4 {
+		if v := maxDiff(want, got); v > 1e-4 {
 			t.Errorf("%+v: largest difference %v", tc, v)
+		}
+		// The gradients with respect to input and weights match the
+		// zero-dilation form's (libtorch's own backward is the slow path).
+		xg, _ := x.SetRequiresGrad(true, false)
+		wg, _ := w.SetRequiresGrad(true, false)
+		coef := randn(ws...)
+		var grads [2][]ts.Tensor
+		for i, f := range []func(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor, error){convTranspose2d, convTranspose2dDilated} {
+			y, err := f(xg, wg, b, tc.stride, tc.pad, &g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.t(y)
+			prod, _ := y.Mul(coef, false)
+			g.t(prod)
+			sum, _ := prod.Sum(gotch.Float, false)
+			g.t(sum)
+			// One input per call: gotch's RunBackward reads only the first input's handle.
+			for j, in := range []*ts.Tensor{xg, wg} {
+				gr, err := ts.RunBackward([]ts.Tensor{*sum}, []ts.Tensor{*in}, j == 0, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				grads[i] = append(grads[i], gr[0])
+				g.t(&gr[0])
+			}
+		}
+		for j, name := range []string{"input", "weight"} {
+			if v := maxDiff(&grads[0][j], &grads[1][j]); v > 1e-3 {
+				t.Errorf("%+v: %s gradient differs by %v", tc, name, v)
+			}
 		}
 	}
 }
