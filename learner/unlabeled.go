@@ -147,6 +147,7 @@ type LossModuleOptions struct {
 	Margin           float64 // margin of the ranking loss (paper: 1)
 	Weight           float64 // weight lambda of the module's loss (paper: 1)
 	StopGradFraction float64 // after this fraction of the epochs the module's gradient no longer reaches the body (paper: 120/200)
+	EarlyStopping    bool    // stop on validation accuracy (learner.train.patience); false trains all epochs, the paper's fixed schedule
 }
 
 // Check validates the options.

@@ -19,13 +19,15 @@ func init() {
 			{Name: "margin", Default: 1.0, Doc: "margin xi of the ranking loss (paper: 1)"},
 			{Name: "weight", Default: 1.0, Doc: "weight lambda of the module's loss (paper: 1)"},
 			{Name: "stop_grad_fraction", Default: 0.6, Doc: "fraction of the epochs after which the module's gradient stops reaching the network (paper: 120 of 200)"},
+			{Name: "early_stopping", Default: false, Doc: "stop on validation accuracy (learner.train.patience) as other trainers do; " +
+				"false trains all learner.train.epochs, the paper's fixed schedule, so the gradient stop always happens"},
 		},
 		Needs:  []learner.Capability{learner.CapLossPrediction},
 		Trains: []learner.Capability{learner.CapLossPrediction},
 		New: func(o Options, _ Setup) (envs.Trainer, error) {
 			r := reader{o: o}
 			t := &learningLoss{opt: learner.LossModuleOptions{Taps: r.ints("taps"), Width: r.int("width"), Margin: r.float("margin"),
-				Weight: r.float("weight"), StopGradFraction: r.float("stop_grad_fraction")}}
+				Weight: r.float("weight"), StopGradFraction: r.float("stop_grad_fraction"), EarlyStopping: r.boolean("early_stopping")}}
 			if r.err != nil {
 				return nil, r.err
 			}
@@ -39,7 +41,9 @@ func init() {
 
 // learningLoss trains the task model with Yoo & Kweon's loss-prediction
 // module attached: target loss + weight * ranking loss, the module's input
-// detached from the network after stop_grad_fraction of the epochs.
+// detached from the network after stop_grad_fraction of the epochs. By
+// default it trains every epoch with no early stopping, as the paper does
+// (200 epochs, the module detached after 120).
 type learningLoss struct {
 	opt learner.LossModuleOptions
 }

@@ -290,7 +290,8 @@ func (l *Learner) FitWithLossModule(ctx context.Context, train, val learner.Labe
 			return learner.FitStats{}, ls, fmt.Errorf("loss module: %w", err)
 		}
 	}
-	st, err := l.loop(ctx, loopSpec{train: learner.FromLabeled(train), val: val, seed: seed, loss: l.ext.loss, lossOp: opt})
+	st, err := l.loop(ctx, loopSpec{train: learner.FromLabeled(train), val: val, seed: seed, loss: l.ext.loss, lossOp: opt,
+		opt: learner.FitOptions{NoEarlyStop: !opt.EarlyStopping}})
 	ls = learner.LossModuleStats{TargetLoss: st.target, RankingLoss: st.rank, StopGradEpoch: st.stopEpoch}
 	if err != nil {
 		return st.FitStats, ls, fmt.Errorf("fit with loss module: %w", err)

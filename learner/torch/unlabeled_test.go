@@ -308,6 +308,34 @@ func TestLossModuleGradientStop(t *testing.T) {
 	}
 }
 
+// Without early stopping (the paper's fixed schedule, the default) a fit
+// with the loss module runs every epoch even when validation accuracy stalls
+// at once (patience 1); with it, the fit may stop sooner, and the reported
+// stop epoch is the same either way.
+func TestLossModuleFixedSchedule(t *testing.T) {
+	cfg := smallCNN()
+	cfg.Train.Epochs = 6
+	cfg.Train.Patience = 1
+	ctx := context.Background()
+	for _, early := range []bool{false, true} {
+		l, y := newLearner(t, cfg, 64)
+		st, ls, err := l.FitWithLossModule(ctx, labeledOf(y, seq(0, 32)), labeledOf(y, seq(32, 64)), 4,
+			learner.LossModuleOptions{Width: 8, Margin: 1, Weight: 1, StopGradFraction: 0.5, EarlyStopping: early})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls.StopGradEpoch != 4 {
+			t.Errorf("early stopping %v: stop epoch %d, want 4", early, ls.StopGradEpoch)
+		}
+		if !early && (st.Epochs != 6 || st.BestEpoch != 6) {
+			t.Errorf("fixed schedule: %d epochs run, weights of epoch %d kept; want all 6 and the last", st.Epochs, st.BestEpoch)
+		}
+		if early && (st.Epochs < 1 || st.Epochs > 6) {
+			t.Errorf("early stopping: %d epochs run", st.Epochs)
+		}
+	}
+}
+
 // The VAE's reconstruction error falls during a short training on synthetic
 // images, and the trained networks survive a save and load.
 func TestVAALReconstructionFalls(t *testing.T) {
