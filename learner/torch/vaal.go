@@ -886,16 +886,10 @@ func convTranspose2d(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor,
 				return nil, err
 			}
 			g.t(kc)
-			kf, err := kc.Flip([]int64{2, 3}, false)
+			kt, err := correlationKernel(kc, g)
 			if err != nil {
 				return nil, err
 			}
-			g.t(kf)
-			kt, err := kf.Transpose(0, 1, false)
-			if err != nil {
-				return nil, err
-			}
-			g.t(kt)
 			xp := x
 			if ph.lo+ph.hi+pw.lo+pw.hi > 0 {
 				if xp, err = x.ConstantPadNd([]int64{pw.lo, pw.hi, ph.lo, ph.hi}, false); err != nil {
@@ -1000,18 +994,24 @@ func convTranspose2dDilated(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.
 	} else if p < 0 {
 		return nil, fmt.Errorf("transposed convolution: padding %d is larger than kernel - 1 = %d", pad, k-1)
 	}
+	wt, err := correlationKernel(w, g)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		b = g.t(ts.NewTensor())
+	}
+	return ts.Conv2d(h, wt, b, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, 1)
+}
+
+// correlationKernel turns transposed-convolution weights [in, out, kh, kw]
+// into the plain convolution's [out, in, kh, kw], spatially flipped.
+func correlationKernel(w *ts.Tensor, g *bag) (*ts.Tensor, error) {
 	wf, err := w.Flip([]int64{2, 3}, false)
 	if err != nil {
 		return nil, err
 	}
 	g.t(wf)
 	wt, err := wf.Transpose(0, 1, false)
-	if err != nil {
-		return nil, err
-	}
-	g.t(wt)
-	if b == nil {
-		b = g.t(ts.NewTensor())
-	}
-	return ts.Conv2d(h, wt, b, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, 1)
+	return g.t(wt), err
 }
