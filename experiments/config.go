@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -258,6 +259,30 @@ func (c Config) Validate() error {
 
 // NASEnabled reports whether the runs use the Active-iNAS learner.
 func (c Config) NASEnabled() bool { return c.NAS != nil && c.NAS.Enabled }
+
+// ModelLabel names the task model for reports: learner.model's name (e.g.
+// "cnn"), "fixed 3x3 w16" for a fixed Active-iNAS architecture, or
+// "iNAS 1x1 w16, max 3x3" for the search (a bound of 0 reads "any").
+func (c Config) ModelLabel() string {
+	if !c.NASEnabled() {
+		return c.Learner.Model.Name
+	}
+	n := c.NAS
+	if !n.Search {
+		return fmt.Sprintf("fixed %dx%d w%d", n.Stacks, n.Blocks, n.Width)
+	}
+	bound := func(b int) string {
+		if b <= 0 {
+			return "any"
+		}
+		return strconv.Itoa(b)
+	}
+	label := fmt.Sprintf("iNAS %dx%d w%d, max %sx%s", n.Stacks, n.Blocks, n.Width, bound(n.MaxStacks), bound(n.MaxBlocks))
+	if n.MaxParams > 0 {
+		label += fmt.Sprintf(" (%d params)", n.MaxParams)
+	}
+	return label
+}
 
 // presetSections fills the optional sections that the document names with
 // their defaults before decoding, so that keys left out keep documented values.

@@ -38,6 +38,18 @@ type SweepConfig struct {
 	Retries int         `yaml:"retries"`
 	Local   LocalConfig `yaml:"local"`
 	Slurm   SlurmConfig `yaml:"slurm"`
+	Report  SweepReport `yaml:"report"`
+}
+
+// SweepReport sets up the report a sweep writes when it ends (the options
+// of alrl report).
+type SweepReport struct {
+	// By lists the config keys that define the compared methods ("model":
+	// task models); empty = the strategy.
+	By []string `yaml:"by"`
+	// Baseline is the method the others are compared with, by its report
+	// name; empty = random when comparing strategies.
+	Baseline string `yaml:"baseline"`
 }
 
 // LocalConfig sizes the local executor.
@@ -70,7 +82,7 @@ type Sweep struct {
 }
 
 // sweepKeys are the top-level keys of a sweep file.
-var sweepKeys = []string{"name", "base", "config", "axes", "out", "retries", "local", "slurm"}
+var sweepKeys = []string{"name", "base", "config", "axes", "out", "retries", "local", "slurm", "report"}
 
 //go:embed configs/sweeps/*.yaml
 var shippedSweeps embed.FS
@@ -129,7 +141,7 @@ func ParseSweep(name string, data []byte, baseDir string, sets []string) (*Sweep
 			overlay = v
 		case "axes":
 			axes = v
-		case "name", "base", "out", "retries", "local", "slurm":
+		case "name", "base", "out", "retries", "local", "slurm", "report":
 			settings.Content = append(settings.Content, k, v)
 		default:
 			return nil, fmt.Errorf("%s: line %d: unknown key %q; a sweep file has %s", name, k.Line, k.Value, strings.Join(sweepKeys, ", "))
@@ -224,6 +236,11 @@ func (c SweepConfig) validate() error {
 		return fmt.Errorf("retries: must be >= 0, got %d", c.Retries)
 	case c.Local.Parallel < 0 || c.Local.Threads < 0:
 		return fmt.Errorf("local.parallel and local.threads must be >= 0")
+	}
+	for i, k := range c.Report.By {
+		if strings.TrimSpace(k) == "" || k == "seed" || k == "seeds" {
+			return fmt.Errorf("report.by[%d]: %q cannot define the compared methods; name config keys such as strategies, nas or learner.model, or model", i, k)
+		}
 	}
 	return c.Slurm.validate()
 }

@@ -221,6 +221,8 @@ func TestSweepErrors(t *testing.T) {
 		{"bad retries", "base: base.yaml\nretries: -1", []string{"retries"}},
 		{"bad slurm option", "base: base.yaml\nslurm: {options: [account=x]}", []string{"slurm.options[0]"}},
 		{"invalid value type", "base: base.yaml\naxes:\n  - grid: {al.k: [ten]}", []string{"al.k", "ten"}},
+		{"report by seed", "base: base.yaml\nreport: {by: [seed]}", []string{"report.by[0]", "seed"}},
+		{"unknown report key", "base: base.yaml\nreport: {baseline: cnn, compare: nas}", []string{"compare"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,6 +256,18 @@ func TestShippedSweepsParse(t *testing.T) {
 		if err != nil {
 			t.Errorf("shipped sweep %s: %v", n, err)
 			continue
+		}
+		if n == "inas" {
+			// The report compares task models against the search, named as the report names it.
+			var names []string
+			for _, r := range s.Runs {
+				if r.Config.NASEnabled() && r.Config.NAS.Search && !slices.Contains(names, r.Config.ModelLabel()) {
+					names = append(names, r.Config.ModelLabel())
+				}
+			}
+			if rp := s.Config.Report; !slices.Equal(rp.By, []string{"model"}) || !slices.Equal(names, []string{rp.Baseline}) {
+				t.Errorf("inas sweep: report %+v, iNAS runs named %v", rp, names)
+			}
 		}
 		if n == "mnist" {
 			c := s.Runs[0].Config

@@ -13,15 +13,23 @@ import (
 
 // Options tune the statistics of a report.
 type Options struct {
-	Title    string    // report title ("" = derived from the runs)
-	Level    float64   // confidence level of intervals [0.95]
-	Alpha    float64   // significance level of the penalty matrix [0.05]
-	Baseline string    // strategy the others are compared with [random]
-	Targets  []float64 // target accuracies for labels-to-target (nil = the runs' targets)
+	Title    string  // report title ("" = derived from the runs)
+	Level    float64 // confidence level of intervals [0.95]
+	Alpha    float64 // significance level of the penalty matrix [0.05]
+	Baseline string  // method the others are compared with [random when By is unset]
+	// By lists the config keys (flattened, e.g. "nas" or "learner.model";
+	// a key covers the keys under it) whose values make up the compared
+	// methods; runs that differ elsewhere fall in different settings. nil =
+	// the strategy. ByModel compares task models (learner.model and nas) and
+	// names each by Config.ModelLabel.
+	By      []string
+	Targets []float64 // target accuracies for labels-to-target (nil = the runs' targets)
 	// Saturation, when in (0, 1], restricts each setting's penalty matrix to
 	// the budgets before the first at which every method's mean accuracy has
 	// reached Saturation times its own final mean accuracy (0 = all budgets).
 	Saturation float64
+
+	modelNames bool // By is ByModel: groups are named by Config.ModelLabel
 }
 
 func (o Options) withDefaults() Options {
@@ -31,10 +39,31 @@ func (o Options) withDefaults() Options {
 	if o.Alpha == 0 {
 		o.Alpha = 0.05
 	}
-	if o.Baseline == "" {
+	if o.Baseline == "" && len(o.By) == 0 {
 		o.Baseline = "random"
 	}
+	if len(o.By) == 1 && o.By[0] == ByModel {
+		o.By = []string{"learner.model", "nas"}
+		o.modelNames = true
+	}
 	return o
+}
+
+// ByModel is the By value that compares task models: Options.By =
+// []string{ByModel} (alrl report --by model).
+const ByModel = "model"
+
+// methodKey reports whether a flattened config key defines the method.
+func (o Options) methodKey(k string) bool {
+	if len(o.By) == 0 {
+		return isStrategyKey(k)
+	}
+	for _, p := range o.By {
+		if k == p || strings.HasPrefix(k, p+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func (o Options) validate() error {
@@ -45,6 +74,11 @@ func (o Options) validate() error {
 		return fmt.Errorf("alpha %g is not in (0, 1)", o.Alpha)
 	case o.Saturation < 0 || o.Saturation > 1:
 		return fmt.Errorf("saturation %g is not in [0, 1]", o.Saturation)
+	}
+	for _, k := range o.By {
+		if k == "" || k == "seeds" || k == "seed" {
+			return fmt.Errorf("by: %q cannot define the compared methods; name config keys such as strategies, nas or learner.model", k)
+		}
 	}
 	for _, t := range o.Targets {
 		if t <= 0 || t > 1 {
@@ -94,6 +128,11 @@ type Group struct {
 	Wall   stats.Summary
 	To     []TargetRow
 	Stops  []StopRow
+	// Archs are the Active-iNAS runs' architectures; Search and FinalTrain
+	// their search and final-training seconds per run (empty for other runs).
+	Archs      []ArchRun
+	Search     stats.Summary
+	FinalTrain stats.Summary
 }
 
 // CurvePoint is the learning curve at one label count, over the group's seeds.
@@ -146,7 +185,7 @@ func Build(runs []Run, opt Options) (*Report, error) {
 	groupOf := map[string]*Group{}
 	groupSetting := map[*Group]*Setting{}
 	for _, r := range runs {
-		sk := keyOf(r.params, false)
+		sk := keyOf(r.params, func(k string) bool { return !opt.methodKey(k) })
 		s := settingOf[sk]
 		if s == nil {
 			s = &Setting{}
@@ -154,10 +193,16 @@ func Build(runs []Run, opt Options) (*Report, error) {
 			rep.Settings = append(rep.Settings, s)
 			settingParams = append(settingParams, r.params)
 		}
-		gk := keyOf(r.params, true)
+		gk := keyOf(r.params, func(string) bool { return true })
 		g := groupOf[gk]
 		if g == nil {
-			g = &Group{Name: r.Strategy}
+			g = &Group{}
+			switch {
+			case len(opt.By) == 0:
+				g.Name = r.Strategy
+			case opt.modelNames:
+				g.Name = r.Config.ModelLabel()
+			}
 			groupOf[gk] = g
 			groupSetting[g] = s
 			s.Groups = append(s.Groups, g)
@@ -171,7 +216,7 @@ func Build(runs []Run, opt Options) (*Report, error) {
 	}
 	// Labels: settings by their varying keys, groups by strategy (+ options if needed).
 	if len(rep.Settings) > 1 {
-		keys := varying(settingParams, func(k string) bool { return !isStrategyKey(k) })
+		keys := varying(settingParams, func(k string) bool { return !opt.methodKey(k) })
 		for i, s := range rep.Settings {
 			var parts []string
 			for _, k := range keys {
@@ -185,7 +230,7 @@ func Build(runs []Run, opt Options) (*Report, error) {
 		}
 	}
 	for _, s := range rep.Settings {
-		nameGroups(s)
+		nameGroups(s, opt.methodKey)
 	}
 	if rep.Title == "" {
 		rep.Title = runs[0].Config.Name
@@ -214,9 +259,10 @@ func Build(runs []Run, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-// nameGroups names a setting's groups by strategy label, adding the
-// strategy keys that differ when two groups share a label.
-func nameGroups(s *Setting) {
+// nameGroups names a setting's groups: groups that share a name (the
+// strategy label, the model label, or none yet) get the method keys in
+// which they differ.
+func nameGroups(s *Setting, methodKey func(string) bool) {
 	by := map[string][]*Group{}
 	for _, g := range s.Groups {
 		by[g.Name] = append(by[g.Name], g)
@@ -229,13 +275,22 @@ func nameGroups(s *Setting) {
 		for _, g := range gs {
 			ps = append(ps, g.Runs[0].params)
 		}
-		keys := varying(ps, isStrategyKey)
+		keys := varying(ps, methodKey)
 		for i, g := range gs {
 			var parts []string
 			for _, k := range keys {
 				parts = append(parts, strings.TrimPrefix(k, "strategies.0.")+"="+ps[i][k])
 			}
-			g.Name += " (" + strings.Join(parts, " ") + ")"
+			if g.Name == "" {
+				g.Name = strings.Join(parts, " ")
+			} else {
+				g.Name += " (" + strings.Join(parts, " ") + ")"
+			}
+		}
+	}
+	for _, g := range s.Groups {
+		if g.Name == "" { // the only group of its setting under generic By keys
+			g.Name = g.Runs[0].Strategy
 		}
 	}
 	sort.SliceStable(s.Groups, func(i, j int) bool { return s.Groups[i].Name < s.Groups[j].Name })
@@ -263,6 +318,7 @@ func aggregate(g *Group, targets []float64, level float64) {
 	g.Train = col(func(r Run) float64 { return r.Summary.TrainSeconds })
 	g.Query = col(func(r Run) float64 { return r.Summary.QuerySeconds })
 	g.Wall = col(func(r Run) float64 { return r.Summary.WallSeconds })
+	aggregateArchs(g, level)
 	// The curve at every label count that all of the group's runs reached.
 	for _, l := range commonLabels(g.Runs) {
 		acc := make([]float64, len(g.Runs))
@@ -382,13 +438,16 @@ func pairOn(a, b *Group) ([]Run, []Run, []uint64) {
 
 // compare tests every method against the baseline on the same seeds.
 func compare(s *Setting, opt Options) []string {
+	where := settingName(s)
+	if opt.Baseline == "" {
+		return []string{fmt.Sprintf("%s: no baseline named (alrl report --baseline METHOD), so no paired comparison", where)}
+	}
 	var base *Group
 	for _, g := range s.Groups {
-		if g.Runs[0].Strategy == opt.Baseline && g.Name == opt.Baseline {
+		if g.Name == opt.Baseline {
 			base = g
 		}
 	}
-	where := settingName(s)
 	if base == nil {
 		return []string{fmt.Sprintf("%s: no %s runs, so no paired comparison against it", where, opt.Baseline)}
 	}

@@ -168,11 +168,11 @@ func flatConfig(c experiments.Config) (map[string]string, error) {
 // isStrategyKey reports whether a flattened key belongs to the strategy.
 func isStrategyKey(k string) bool { return k == "strategies" || strings.HasPrefix(k, "strategies.") }
 
-// keyOf joins the params (optionally without the strategy's keys) canonically.
-func keyOf(p map[string]string, withStrategy bool) string {
+// keyOf joins the params that keep accepts canonically.
+func keyOf(p map[string]string, keep func(string) bool) string {
 	keys := make([]string, 0, len(p))
 	for k := range p {
-		if withStrategy || !isStrategyKey(k) {
+		if keep(k) {
 			keys = append(keys, k)
 		}
 	}

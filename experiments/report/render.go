@@ -17,7 +17,7 @@ import (
 )
 
 // Files lists what Write creates in the report folder.
-var Files = []string{"report.md", "report.html", "summary.csv", "curves.csv", "targets.csv", "paired.csv", "penalty.csv", "stopping.csv"}
+var Files = []string{"report.md", "report.html", "summary.csv", "curves.csv", "targets.csv", "paired.csv", "penalty.csv", "stopping.csv", "architectures.csv"}
 
 // The report as a list of blocks, rendered to Markdown and to HTML.
 type (
@@ -215,6 +215,7 @@ func (rep *Report) blocks() ([]any, error) {
 		}
 		out = append(out, heading{3, "Accuracy, area under the learning curve, time"}, sum,
 			para{"AULC: trapezoid rule over (labels, test accuracy); normalised = divided by the label range, i.e. the mean accuracy over the budget. Times are totals per run."})
+		out = append(out, archBlocks(s)...)
 
 		if len(s.Groups) > 0 && len(s.Groups[0].To) > 0 {
 			tt := table{header: []string{"method"}}
@@ -329,12 +330,13 @@ func saturationNote(s float64) string {
 
 func (rep *Report) writeCSV(dir string) error {
 	files := map[string][][]string{
-		"summary.csv":  {{"setting", "method", "metric", "n", "mean", "sd", "ci_lo", "ci_hi"}},
-		"curves.csv":   {{"setting", "method", "labels", "n", "mean", "sd", "ci_lo", "ci_hi"}},
-		"targets.csv":  {{"setting", "method", "target", "reached", "seeds", "labels_mean", "labels_sd", "ci_lo", "ci_hi"}},
-		"paired.csv":   {{"setting", "method", "baseline", "metric", "n", "seeds", "mean_diff", "sd", "ci_lo", "ci_hi", "t", "df", "p_t", "w_plus", "w_minus", "w", "p_wilcoxon", "exact", "error"}},
-		"penalty.csv":  {{"setting", "row", "column", "value", "budgets", "seeds"}},
-		"stopping.csv": {{"setting", "method", "criterion", "fired", "runs", "stop_labels_mean", "saved_mean", "saved_ci_lo", "saved_ci_hi", "stop_acc_mean", "given_up_mean", "given_up_ci_lo", "given_up_ci_hi", "ended_early"}},
+		"summary.csv":       {{"setting", "method", "metric", "n", "mean", "sd", "ci_lo", "ci_hi"}},
+		"curves.csv":        {{"setting", "method", "labels", "n", "mean", "sd", "ci_lo", "ci_hi"}},
+		"targets.csv":       {{"setting", "method", "target", "reached", "seeds", "labels_mean", "labels_sd", "ci_lo", "ci_hi"}},
+		"paired.csv":        {{"setting", "method", "baseline", "metric", "n", "seeds", "mean_diff", "sd", "ci_lo", "ci_hi", "t", "df", "p_t", "w_plus", "w_minus", "w", "p_wilcoxon", "exact", "error"}},
+		"penalty.csv":       {{"setting", "row", "column", "value", "budgets", "seeds"}},
+		"architectures.csv": {{"setting", "method", "seed", "round", "labels", "arch", "params", "nas_trainings", "nas_search_seconds", "nas_final_seconds"}},
+		"stopping.csv":      {{"setting", "method", "criterion", "fired", "runs", "stop_labels_mean", "saved_mean", "saved_ci_lo", "saved_ci_hi", "stop_acc_mean", "given_up_mean", "given_up_ci_lo", "given_up_ci_hi", "ended_early"}},
 	}
 	g := func(x float64) string {
 		if math.IsNaN(x) {
@@ -361,6 +363,12 @@ func (rep *Report) writeCSV(dir string) error {
 			}
 			for _, t := range gr.To {
 				add("targets.csv", sn, gr.Name, g(t.Target), strconv.Itoa(t.Reached), strconv.Itoa(t.Of), g(t.Labels.Mean), g(t.Labels.SD), g(t.Labels.Lo), g(t.Labels.Hi))
+			}
+			for _, a := range gr.Archs {
+				for _, r := range a.Rounds {
+					add("architectures.csv", sn, gr.Name, strconv.FormatUint(a.Seed, 10), strconv.Itoa(r.Round), strconv.Itoa(r.Labels), r.Arch,
+						strconv.Itoa(r.Params), strconv.Itoa(r.Trainings), g(r.SearchSeconds), g(r.FinalSeconds))
+				}
 			}
 			for _, r := range gr.Stops {
 				add("stopping.csv", sn, gr.Name, r.Criterion, strconv.Itoa(r.Fired), strconv.Itoa(r.Of), g(r.StopLabels.Mean), g(r.Saved.Mean), g(r.Saved.Lo), g(r.Saved.Hi),

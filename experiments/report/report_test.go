@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/alrl/alrl/experiments/stats"
 	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/nas"
 )
 
 func init() {
@@ -40,6 +42,18 @@ func writeRun(t *testing.T, root, strategy string, seed uint64, k int, acc []flo
 		stops = map[string]*experiments.StopPoint{experiments.ClassificationChange: nil, experiments.MaxUncertainty: nil}
 	}
 	dir := filepath.Join(root, strategy, "k"+string(rune('0'+k)), "seed-"+string(rune('0'+seed)))
+	var recs []envs.Record
+	for i, a := range acc {
+		recs = append(recs, envs.Record{Round: i, Labels: 10 * (i + 1), TestAcc: envs.Float(a), TrainSeconds: 1, QuerySeconds: 0.5})
+	}
+	writeRunFiles(t, dir, cfg, recs, func(s *experiments.Summary) { s.Stops, s.EndReason = stops, endReason })
+	return dir
+}
+
+// writeRunFiles writes a finished run's config.yaml, rounds.jsonl and
+// summary.json into dir; edit adjusts the summary.
+func writeRunFiles(t *testing.T, dir string, cfg experiments.Config, recs []envs.Record, edit func(*experiments.Summary)) {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -47,23 +61,22 @@ func writeRun(t *testing.T, root, strategy string, seed uint64, k int, acc []flo
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []envs.Record
 	var lines []byte
-	for i, a := range acc {
-		r := envs.Record{Round: i, Labels: 10 * (i + 1), TestAcc: envs.Float(a), TrainSeconds: 1, QuerySeconds: 0.5}
-		recs = append(recs, r)
+	for _, r := range recs {
 		j, _ := json.Marshal(r)
 		lines = append(append(lines, j...), '\n')
 	}
 	sum := experiments.Summarize(recs, cfg.Targets)
-	sum.Strategy, sum.Seed, sum.Stops, sum.EndReason = strategy, seed, stops, endReason
+	sum.Strategy, sum.Seed = cfg.Strategies[0].ID(), cfg.Seeds[0]
+	if edit != nil {
+		edit(&sum)
+	}
 	sj, _ := json.Marshal(sum)
 	for f, data := range map[string][]byte{"config.yaml": b, "rounds.jsonl": lines, "summary.json": sj} {
 		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return dir
 }
 
 // handRuns: two settings (al.k 10 and 20); in k=10, three methods on seeds
@@ -326,5 +339,145 @@ stopping:
 		if err := json.Unmarshal(b, &rounds); err != nil || len(rounds) != len(r.Records) {
 			t.Errorf("%s: stopping.json %d rounds for %d records (%v)", r.Dir, len(rounds), len(r.Records), err)
 		}
+	}
+}
+
+// writeModelRun writes a finished run folder of one task model: labels 10,
+// 20, 30 with the given accuracies and per-round infos (nil = none).
+func writeModelRun(t *testing.T, root, variant, strategy string, seed uint64, acc []float64, infos []map[string]any) {
+	t.Helper()
+	cfg := experiments.Default()
+	cfg.Name = "models"
+	cfg.Seeds = []uint64{seed}
+	cfg.Strategies = []experiments.StrategyConfig{{Name: strategy}}
+	n := nas.DefaultConfig()
+	switch variant {
+	case "inas":
+		n.Enabled = true
+	case "fixed":
+		n.Enabled, n.Search = true, false
+	}
+	cfg.NAS = &n
+	var recs []envs.Record
+	for i, a := range acc {
+		r := envs.Record{Round: i, Labels: 10 * (i + 1), TestAcc: envs.Float(a), TrainSeconds: 1}
+		if infos != nil {
+			r.Info = infos[i]
+		}
+		recs = append(recs, r)
+	}
+	writeRunFiles(t, filepath.Join(root, variant, strategy, fmt.Sprint(seed)), cfg, recs, nil)
+}
+
+// TestByModel compares task models (the CNN, a fixed iNAS architecture and
+// the search) within each strategy, and reports the search's architectures.
+func TestByModel(t *testing.T) {
+	root := t.TempDir()
+	infos := []map[string]any{
+		{"arch": "1x1 w16", "params": 5000, "nas_trainings": 2, "nas_search_seconds": 4.0, "nas_final_seconds": 1.0},
+		{"arch": "2x1 w16", "params": 20000, "nas_trainings": 3, "nas_search_seconds": 6.0, "nas_final_seconds": 1.5},
+		{"arch": "2x1 w16", "params": 20000, "nas_trainings": 0, "nas_search_seconds": 0.0, "nas_final_seconds": 0.5},
+	}
+	for _, st := range []string{"least_confidence", "entropy"} {
+		for seed := uint64(1); seed <= 2; seed++ {
+			base := []float64{0.5, 0.6 + 0.01*float64(seed), 0.7}
+			up := func(d float64) []float64 { return []float64{base[0] + d, base[1] + d, base[2] + d} }
+			writeModelRun(t, root, "cnn", st, seed, base, nil)
+			writeModelRun(t, root, "fixed", st, seed, up(-0.1), []map[string]any{{"arch": "1x1 w16"}, {"arch": "1x1 w16"}, {"arch": "1x1 w16"}})
+			writeModelRun(t, root, "inas", st, seed, up(0.05), infos)
+		}
+	}
+	runs, _, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The default groups by strategy: one setting per task model.
+	rep, err := Build(runs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Settings) != 3 || len(rep.Settings[0].Groups) != 2 {
+		t.Fatalf("by strategy: %d settings, %d groups in the first", len(rep.Settings), len(rep.Settings[0].Groups))
+	}
+	rep, err = Build(runs, Options{By: []string{ByModel}, Baseline: "cnn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Settings) != 2 {
+		t.Fatalf("by model: %d settings, want one per strategy", len(rep.Settings))
+	}
+	const inas = "iNAS 1x1 w16, max 3x3"
+	for _, s := range rep.Settings {
+		var names []string
+		for _, g := range s.Groups {
+			names = append(names, g.Name)
+		}
+		if want := []string{"cnn", "fixed 1x1 w16", inas}; !slices.Equal(names, want) {
+			t.Fatalf("setting %q: groups %v, want %v", s.Label, names, want)
+		}
+		if !strings.Contains(s.Label, "strategies.0.name=") {
+			t.Errorf("setting label %q does not name the strategy", s.Label)
+		}
+		diffs := map[string]float64{}
+		for _, p := range s.Paired {
+			if p.Baseline != "cnn" || p.Err != "" {
+				t.Fatalf("paired row %+v", p)
+			}
+			if p.Metric == "aulc" {
+				diffs[p.Method] = p.T.MeanDiff
+			}
+		}
+		if !near(diffs[inas], 0.05) || !near(diffs["fixed 1x1 w16"], -0.1) {
+			t.Errorf("AULC differences against the CNN: %v", diffs)
+		}
+		for _, g := range s.Groups {
+			if g.Name != inas {
+				if g.Name == "cnn" && len(g.Archs) != 0 {
+					t.Errorf("cnn has architectures %v", g.Archs)
+				}
+				continue
+			}
+			if len(g.Archs) != 2 {
+				t.Fatalf("iNAS: %d architecture rows", len(g.Archs))
+			}
+			a := g.Archs[0]
+			if a.Path() != "10: 1x1 w16 -> 20: 2x1 w16" || a.Trainings != 5 || !near(a.SearchSeconds, 10) || !near(a.FinalSeconds, 3) {
+				t.Errorf("iNAS seed 1: path %q, %d trainings, search %g s, final %g s", a.Path(), a.Trainings, a.SearchSeconds, a.FinalSeconds)
+			}
+			if !near(g.Search.Mean, 10) {
+				t.Errorf("mean search seconds %g", g.Search.Mean)
+			}
+		}
+	}
+	out := t.TempDir()
+	if err := Write(rep, out); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !strings.Contains(string(md), "Architectures (Active-iNAS)") || !strings.Contains(string(md), "10: 1x1 w16 -> 20: 2x1 w16") {
+		t.Errorf("report.md lacks the architecture table")
+	}
+	f, _ := os.Open(filepath.Join(out, "architectures.csv"))
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	// Header, then 3 rounds x 2 seeds x 2 strategies for each of iNAS and the fixed architecture.
+	if err != nil || len(rows) != 1+2*3*2*2 {
+		t.Fatalf("architectures.csv: %d rows, %v", len(rows), err)
+	}
+	// Generic keys name groups by the keys in which they differ; no baseline, no paired test.
+	rep, err = Build(runs, Options{By: []string{"nas"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Settings) != 2 || len(rep.Settings[0].Groups) != 3 || len(rep.Settings[0].Paired) != 0 {
+		t.Fatalf("by nas: %d settings", len(rep.Settings))
+	}
+	for _, g := range rep.Settings[0].Groups {
+		if !strings.Contains(g.Name, "nas.") {
+			t.Errorf("group name %q does not show its nas keys", g.Name)
+		}
+	}
+	if _, err := Build(runs, Options{By: []string{"seed"}}); err == nil {
+		t.Error("by seed: no error")
 	}
 }

@@ -142,7 +142,8 @@ Examples:
 				for _, r := range s.Runs {
 					runDirs = append(runDirs, filepath.Join(out, r.Dir))
 				}
-				if rerr := writeReport(runDirs, dir, report.Options{Title: s.Config.Name}, c); rerr != nil {
+				if rerr := writeReport(runDirs, dir, report.Options{Title: s.Config.Name,
+					By: s.Config.Report.By, Baseline: s.Config.Report.Baseline}, c); rerr != nil {
 					err = errors.Join(err, fmt.Errorf("report: %w", rerr))
 				}
 			}
@@ -185,17 +186,21 @@ folders), groups runs by everything in their config but the seed, and writes
 report.md, a self-contained report.html, and CSV files: mean learning curves
 with confidence bands, AULC, labels to target accuracies, times, the paired
 comparison with the baseline (t-test and Wilcoxon signed-rank on the same
-seeds), the pairwise penalty matrix of Ash et al. 2020, and stopping criteria.
+seeds), the pairwise penalty matrix of Ash et al. 2020, stopping criteria,
+and Active-iNAS runs' architectures. The compared methods are the strategies
+unless --by names other config keys (--by model: the task models).
 
 Examples:
    alrl report runs/sweep-mnist
-   alrl report runs/a runs/b --out reports/ab --alpha 0.01`,
+   alrl report runs/a runs/b --out reports/ab --alpha 0.01
+   alrl report --by model --baseline cnn runs/sweep-inas   # compare task models per data set and strategy`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "report folder (default: FIRST_DIR/report)"},
 			&cli.StringFlag{Name: "title", Usage: "report title (default: the runs' experiment name)"},
 			&cli.Float64Flag{Name: "level", Value: 0.95, Usage: "confidence level of intervals"},
 			&cli.Float64Flag{Name: "alpha", Value: 0.05, Usage: "significance level of the penalty matrix"},
-			&cli.StringFlag{Name: "baseline", Value: "random", Usage: "strategy the others are compared with"},
+			&cli.StringFlag{Name: "baseline", Usage: "method the others are compared with, by its name in the report (default: random when comparing strategies; none with --by)"},
+			&cli.StringSliceFlag{Name: "by", Usage: "config keys whose values define the compared methods (repeatable; a key covers the keys under it, e.g. nas); 'model' compares task models (learner.model and nas); default: the strategy"},
 			&cli.Float64SliceFlag{Name: "targets", Usage: "a target accuracy for labels-to-target (repeatable; default: the runs' targets)"},
 			&cli.Float64Flag{Name: "saturation", Usage: "penalty matrix only up to the budget where every method reaches this fraction of its final accuracy (0 = all budgets)"},
 		},
@@ -212,7 +217,7 @@ Examples:
 				out = filepath.Join(dirs[0], "report")
 			}
 			return writeReport(dirs, out, report.Options{Title: c.String("title"), Level: c.Float64("level"), Alpha: c.Float64("alpha"),
-				Baseline: c.String("baseline"), Targets: c.Float64Slice("targets"), Saturation: c.Float64("saturation")}, c)
+				Baseline: c.String("baseline"), By: c.StringSlice("by"), Targets: c.Float64Slice("targets"), Saturation: c.Float64("saturation")}, c)
 		},
 	}
 }
