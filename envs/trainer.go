@@ -76,6 +76,13 @@ func (e *Env) train(ctx context.Context, train, val learner.Labeled, seed uint64
 		st, err := e.model.Fit(ctx, train, val, seed)
 		return st, nil, err
 	}
+	// A learner with per-round work on the labeled set (Active-iNAS's
+	// search) does it now, whatever the trainer calls.
+	if p, ok := learner.Unwrap(e.model).(learner.RoundPreparer); ok {
+		if err := p.PrepareRound(ctx, train, val, seed); err != nil {
+			return learner.FitStats{}, nil, fmt.Errorf("preparing the round's learner: %w", err)
+		}
+	}
 	res, err := e.trainer.Train(ctx, TrainRound{Round: e.round, Seed: seed, Model: e.model,
 		Labeled: train, Val: val, Unlabeled: e.unlabeled()})
 	e.model.Reset()

@@ -14,6 +14,7 @@ import (
 	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/nas"
+	"github.com/alrl/alrl/trainers"
 )
 
 func init() {
@@ -179,5 +180,33 @@ func TestNASConfig(t *testing.T) {
 	cfg.AL.Budget = 10
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatalf("nas run with an unused learner.model: %v", err)
+	}
+}
+
+// TestNASWithTrainers: Active-iNAS under trainers that never call Fit after
+// the first round (CEAL's weighted fits): the environment runs the search
+// each round, so the architecture still grows and every round records it.
+func TestNASWithTrainers(t *testing.T) {
+	cfg := nasTestConfig(t)
+	cfg.Trainer = trainers.Config{Name: "ceal", Options: map[string]any{"delta": 0.5}}
+	res, err := Run(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readRounds(t, res[0].Dir)
+	searched := 0
+	for _, r := range recs {
+		if _, ok := r.Info["arch"].(string); !ok {
+			t.Fatalf("round %d: no info.arch in %v", r.Round, r.Info)
+		}
+		if _, ok := r.Info["pseudo_labels"]; !ok {
+			t.Fatalf("round %d: no CEAL pseudo-label record in %v", r.Round, r.Info)
+		}
+		if n, _ := r.Info["nas_trainings"].(float64); n > 0 {
+			searched++
+		}
+	}
+	if last := recs[len(recs)-1].Info["arch"]; last != "2x2 w4" || searched < 2 {
+		t.Errorf("with CEAL: last architecture %v, %d rounds searched; want growth to 2x2 w4 over several searches", last, searched)
 	}
 }

@@ -263,3 +263,21 @@ func Unwrap(l Learner) Learner {
 	}
 	return l
 }
+
+// RoundPreparer is a learner with work to do once per active-learning round
+// on the labeled set, before the round's training: Active-iNAS's
+// architecture search. The environment calls it before a trainer's Train, so
+// that trainers that never call Fit (CEAL's weighted fits, learning loss)
+// get it too; the learner's own Fit runs it when it was not called for the
+// same labeled set and seed. Predictions keep coming from the last trained
+// network until the round's first training call.
+type RoundPreparer interface {
+	PrepareRound(ctx context.Context, train, val Labeled, seed uint64) error
+}
+
+// ModelSpecer reports the network a learner trains next, for learners whose
+// network is not learner.model (Active-iNAS); caches of trained weights
+// (SSAL's pre-training) key on it.
+type ModelSpecer interface {
+	ModelSpec() ModelSpec
+}

@@ -68,6 +68,12 @@ type Learner struct {
 	cur     learner.Learner
 	seed    uint64
 	history []Search
+	// The search's winner, built by PrepareRound and switched to at the
+	// round's first training call; last is the round's search.
+	next     learner.Learner
+	nextArch Arch
+	last     Search
+	prepared *roundKey
 }
 
 // Check validates both configs against a data set's input shape and class
@@ -315,33 +321,86 @@ func (l *Learner) trainCandidate(ctx context.Context, a Arch, fit, held, val lea
 	return c, nil
 }
 
-// Fit runs one step of the architecture search on the labeled set, moves to
-// the winner (capacity never shrinks), and trains it on all labeled
-// samples. The returned stats are the final training's, with Info holding
-// the architecture and the search's candidates and cost.
+// roundKey identifies the labeled set and seed a search was prepared for.
+type roundKey struct {
+	n    int
+	seed uint64
+}
+
+// PrepareRound runs one step of the architecture search on the labeled set
+// and builds the winner, which replaces the current network at the round's
+// first training call (Fit, FitWeighted, FitWithLossModule, Initialize,
+// FitAuxHead, LoadBackbone, FitVAAL); until then predictions come from the
+// last trained network (CEAL's pseudo-labels, for one). Capacity never
+// shrinks.
+func (l *Learner) PrepareRound(ctx context.Context, train, val learner.Labeled, seed uint64) error {
+	if train.Len() == 0 {
+		return fmt.Errorf("nas: no labeled samples to search on")
+	}
+	s, err := l.search(ctx, train, val, seed)
+	if err != nil {
+		return err
+	}
+	l.dropNext()
+	if s.To != l.arch {
+		m, err := l.build(s.To)
+		if err != nil {
+			return err
+		}
+		m.Reseed(l.seed)
+		l.next, l.nextArch = m, s.To
+	}
+	l.history = append(l.history, s)
+	l.last = s
+	l.prepared = &roundKey{train.Len(), seed}
+	return nil
+}
+
+// dropNext frees a prepared network that was never switched to.
+func (l *Learner) dropNext() {
+	if l.next != nil {
+		_ = l.next.Close()
+		l.next = nil
+	}
+}
+
+// begin starts a training call: the prepared architecture (if any) becomes
+// the current one; it returns the time the call started.
+func (l *Learner) begin() time.Time {
+	if l.next != nil {
+		_ = l.cur.Close()
+		l.cur, l.arch, l.next = l.next, l.nextArch, nil
+	}
+	l.prepared = nil
+	return time.Now()
+}
+
+// Fit runs one step of the architecture search on the labeled set (unless
+// PrepareRound already did for this labeled set and seed), moves to the
+// winner, and trains it on all labeled samples. The returned stats are the
+// final training's, with Info holding the architecture and the search's
+// candidates and cost.
 func (l *Learner) Fit(ctx context.Context, train, val learner.Labeled, seed uint64) (learner.FitStats, error) {
 	if train.Len() == 0 {
 		return learner.FitStats{}, fmt.Errorf("fit: no labeled samples")
 	}
-	s, err := l.search(ctx, train, val, seed)
-	if err != nil {
-		return learner.FitStats{}, err
-	}
-	if s.To != l.arch {
-		m, err := l.build(s.To)
-		if err != nil {
+	if l.prepared == nil || *l.prepared != (roundKey{train.Len(), seed}) {
+		if err := l.PrepareRound(ctx, train, val, seed); err != nil {
 			return learner.FitStats{}, err
 		}
-		_ = l.cur.Close()
-		l.cur, l.arch = m, s.To
-		l.cur.Reseed(l.seed)
 	}
-	l.history = append(l.history, s)
-	t0 := time.Now()
+	t0 := l.begin()
 	st, err := l.cur.Fit(ctx, train, val, seed)
 	if err != nil {
 		return st, err
 	}
+	return l.withInfo(st, t0), nil
+}
+
+// withInfo adds the architecture and the last search to a training call's
+// stats (a trainer's record shows the stats it returns).
+func (l *Learner) withInfo(st learner.FitStats, t0 time.Time) learner.FitStats {
+	s := l.last
 	params, _ := l.Params(l.arch)
 	info := map[string]any{
 		"arch": l.arch.String(), "stacks": l.arch.Stacks, "blocks": l.arch.Blocks, "width": l.arch.Width,
@@ -374,7 +433,124 @@ func (l *Learner) Fit(ctx context.Context, train, val learner.Labeled, seed uint
 	l.opt.Log.Info("nas search", zap.String("from", s.From.String()), zap.String("arch", l.arch.String()),
 		zap.Int("params", params), zap.Int("candidate_trainings", len(s.Candidates)),
 		zap.Float64("search_seconds", s.Seconds), zap.Strings("skipped", s.Skipped))
-	return st, nil
+	return st
+}
+
+// ModelSpec returns the layer list of the network the next training call
+// trains (the prepared architecture, else the current one).
+func (l *Learner) ModelSpec() learner.ModelSpec {
+	a := l.arch
+	if l.next != nil {
+		a = l.nextArch
+	}
+	return a.Spec(l.cfg.Space())
+}
+
+// HasCapability answers learner.Has by the current network's backend (every
+// architecture of the search uses the same one).
+func (l *Learner) HasCapability(c learner.Capability) bool { return learner.Has(l.cur, c) }
+
+// need returns the network that the round's training call trains, as T, or
+// a CapabilityError.
+func need[T any](l *Learner, c learner.Capability) (T, error) {
+	var zero T
+	net := l.cur
+	if l.next != nil {
+		net = l.next
+	}
+	t, ok := net.(T)
+	if !ok {
+		return zero, &learner.CapabilityError{Capability: c, Learner: l.Describe()}
+	}
+	return t, nil
+}
+
+// FitWeighted trains the round's architecture on weighted samples (CEAL's
+// and SSAL's pseudo-labels); the search ran in PrepareRound on the labeled
+// set only.
+func (l *Learner) FitWeighted(ctx context.Context, train learner.Weighted, val learner.Labeled, seed uint64, opt learner.FitOptions) (learner.FitStats, error) {
+	if _, err := need[learner.WeightedFitter](l, learner.CapWeightedFit); err != nil {
+		return learner.FitStats{}, err
+	}
+	t0 := l.begin()
+	st, err := l.cur.(learner.WeightedFitter).FitWeighted(ctx, train, val, seed, opt)
+	if err != nil {
+		return st, err
+	}
+	return l.withInfo(st, t0), nil
+}
+
+// Initialize gives the round's architecture fresh seeded weights (SSAL's
+// pre-training starts there).
+func (l *Learner) Initialize(seed uint64) error {
+	if _, err := need[learner.Initializer](l, learner.CapInitialize); err != nil {
+		return err
+	}
+	l.begin()
+	return l.cur.(learner.Initializer).Initialize(seed)
+}
+
+// FitAuxHead trains the round's architecture's body under a temporary head.
+func (l *Learner) FitAuxHead(ctx context.Context, train learner.Weighted, outputs int, seed uint64, opt learner.FitOptions) (learner.FitStats, error) {
+	if _, err := need[learner.AuxHeadFitter](l, learner.CapAuxHead); err != nil {
+		return learner.FitStats{}, err
+	}
+	l.begin()
+	return l.cur.(learner.AuxHeadFitter).FitAuxHead(ctx, train, outputs, seed, opt)
+}
+
+// LoadBackbone loads pre-trained body weights into the round's architecture.
+func (l *Learner) LoadBackbone(path string, seed uint64) error {
+	if _, err := need[learner.BackboneLoader](l, learner.CapLoadBackbone); err != nil {
+		return err
+	}
+	l.begin()
+	return l.cur.(learner.BackboneLoader).LoadBackbone(path, seed)
+}
+
+// FitWithLossModule trains the round's architecture with the loss-prediction
+// module of Yoo & Kweon (2019) on its taps.
+func (l *Learner) FitWithLossModule(ctx context.Context, train, val learner.Labeled, seed uint64, opt learner.LossModuleOptions) (learner.FitStats, learner.LossModuleStats, error) {
+	if _, err := need[learner.LossPredictor](l, learner.CapLossPrediction); err != nil {
+		return learner.FitStats{}, learner.LossModuleStats{}, err
+	}
+	if train.Len() == 0 {
+		return learner.FitStats{}, learner.LossModuleStats{}, fmt.Errorf("fit: no labeled samples")
+	}
+	t0 := l.begin()
+	st, ls, err := l.cur.(learner.LossPredictor).FitWithLossModule(ctx, train, val, seed, opt)
+	if err != nil {
+		return st, ls, err
+	}
+	return l.withInfo(st, t0), ls, nil
+}
+
+// PredictedLoss returns the current network's predicted losses.
+func (l *Learner) PredictedLoss(ctx context.Context, idx []int) ([]float64, error) {
+	p, ok := l.cur.(learner.LossPredictor)
+	if !ok {
+		return nil, &learner.CapabilityError{Capability: learner.CapLossPrediction, Learner: l.Describe()}
+	}
+	return p.PredictedLoss(ctx, idx)
+}
+
+// FitVAAL trains VAAL's VAE and discriminator beside the round's network
+// (they do not depend on the architecture and start afresh every round).
+func (l *Learner) FitVAAL(ctx context.Context, labeled, unlabeled []int, seed uint64, opt learner.VAALOptions) (learner.VAALStats, error) {
+	if _, err := need[learner.VAALModel](l, learner.CapVAAL); err != nil {
+		return learner.VAALStats{}, err
+	}
+	l.begin()
+	return l.cur.(learner.VAALModel).FitVAAL(ctx, labeled, unlabeled, seed, opt)
+}
+
+// LabeledProb returns VAAL's discriminator probabilities.
+func (l *Learner) LabeledProb(ctx context.Context, idx []int) ([]float64, error) {
+	v, ok := l.cur.(learner.VAALModel)
+	if !ok {
+		return nil, &learner.CapabilityError{Capability: learner.CapVAAL, Learner: l.Describe()}
+	}
+	return v.LabeledProb(ctx, idx)
 }
 
 // Probs returns the current network's class probabilities.
@@ -442,6 +618,9 @@ func (l *Learner) NumClasses() int { return l.c }
 func (l *Learner) Reseed(seed uint64) {
 	l.seed = seed
 	l.cur.Reseed(seed)
+	if l.next != nil {
+		l.next.Reseed(seed)
+	}
 }
 
 // Describe names the search and the current network.
@@ -476,8 +655,11 @@ func (l *Learner) Save(path string) error {
 	return l.cur.Save(path)
 }
 
-// Load restores the architecture saved beside path, then its weights.
+// Load restores the architecture saved beside path, then its weights; a
+// prepared search is dropped.
 func (l *Learner) Load(path string) error {
+	l.dropNext()
+	l.prepared = nil
 	b, err := os.ReadFile(ArchPath(path))
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("nas: %s has no architecture file %s; it was not saved by an Active-iNAS learner (was nas.enabled changed?)", path, ArchPath(path))
@@ -509,5 +691,8 @@ func (l *Learner) Load(path string) error {
 	return l.cur.Load(path)
 }
 
-// Close frees the current network.
-func (l *Learner) Close() error { return l.cur.Close() }
+// Close frees the current network (and a prepared one).
+func (l *Learner) Close() error {
+	l.dropNext()
+	return l.cur.Close()
+}

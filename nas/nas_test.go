@@ -3,6 +3,7 @@ package nas
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -558,5 +559,92 @@ func TestNewRejectsBadSetups(t *testing.T) {
 	}
 	if _, err := l.Fit(context.Background(), labeledSet(y, []int{0, 1, 2, 3}), learner.Labeled{}, 1); err == nil || !strings.Contains(err.Error(), "validation split") {
 		t.Fatalf("holdout 0 without a validation split: %v", err)
+	}
+}
+
+// weightedFake is a fake that also fits weighted sets (as CEAL and SSAL need).
+type weightedFake struct{ *fake }
+
+func (w weightedFake) FitWeighted(_ context.Context, train learner.Weighted, _ learner.Labeled, _ uint64, _ learner.FitOptions) (learner.FitStats, error) {
+	w.n, w.fitted = train.Len(), true
+	*w.log = append(*w.log, fmt.Sprintf("weighted %d/%d on %d", w.blocks, w.width, w.n))
+	return learner.FitStats{Epochs: 1}, nil
+}
+
+// TestPrepareRoundForTrainers: the environment prepares the round (the
+// search) before a trainer's calls; predictions come from the last trained
+// network until the round's first training call, which trains the winner;
+// a Fit after PrepareRound on the same set does not search again.
+func TestPrepareRoundForTrainers(t *testing.T) {
+	in, y := tabular(400, 4)
+	var log []string
+	grow := func(b, w, n int) float64 { return 0.3 + 0.1*float64(b) }
+	plain := fakeFactory(y, grow, &log)
+	factory := func(in datasets.Inputs, c int, cfg learner.Config) (learner.Learner, error) {
+		f, err := plain(in, c, cfg)
+		return weightedFake{f.(*fake)}, err
+	}
+	cfg := testConfig()
+	cfg.MaxCandidates = 2 // the current architecture and one more block
+	l, err := New(in, 4, fakeConfig(), cfg, Options{Factory: factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !learner.Has(l, learner.CapWeightedFit) {
+		t.Fatal("weighted fits of the networks not reported")
+	}
+	set := func(n int) learner.Labeled {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		return labeledSet(y, idx)
+	}
+	ctx := context.Background()
+	if _, err := l.Fit(ctx, set(40), learner.Labeled{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if l.Arch().String() != "1x2 w4" {
+		t.Fatalf("after round 1: %s", l.Arch())
+	}
+	log = nil
+	if err := l.PrepareRound(ctx, set(80), learner.Labeled{}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(log, []string{"fit 2/4 on 60", "fit 3/4 on 60"}) {
+		t.Fatalf("search trainings %v", log)
+	}
+	// The winner (1x3) is prepared, not yet trained: predictions and the
+	// current architecture are still the trained 1x2's.
+	if l.Arch().String() != "1x2 w4" || len(l.ModelSpec().Layers) != len((Arch{Tabular, 1, 3, 4}).Layers(cfg.Space())) {
+		t.Fatalf("prepared: current %s, next spec %d layers", l.Arch(), len(l.ModelSpec().Layers))
+	}
+	if _, err := l.Probs(ctx, []int{0, 1}); err != nil {
+		t.Fatalf("predictions between the search and the training: %v", err)
+	}
+	w := learner.FromLabeled(set(80)).Append(learner.Weighted{Idx: []int{100, 101}, Y: []int{0, 1}, W: []float64{0.5, 0.5}})
+	st, err := l.FitWeighted(ctx, w, learner.Labeled{}, 2, learner.FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Arch().String() != "1x3 w4" || log[len(log)-1] != "weighted 3/4 on 82" || st.Info["arch"] != "1x3 w4" || st.Info["nas_trainings"] != 2 {
+		t.Fatalf("weighted fit: arch %s, log %v, info %v", l.Arch(), log, st.Info)
+	}
+	// Fit after PrepareRound on the same labeled set and seed: one search.
+	log = nil
+	if err := l.PrepareRound(ctx, set(120), learner.Labeled{}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Fit(ctx, set(120), learner.Labeled{}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"fit 3/4 on 90", "fit 6/8 on 90", "fit 6/8 on 120"}; !reflect.DeepEqual(log, want) {
+		t.Fatalf("prepare then fit trained %v, want %v", log, want)
+	}
+	// Networks without weighted fits: a capability error, not a panic.
+	l2, _ := New(in, 4, fakeConfig(), cfg, Options{Factory: plain})
+	var ce *learner.CapabilityError
+	if _, err := l2.FitWeighted(ctx, w, learner.Labeled{}, 2, learner.FitOptions{}); !errors.As(err, &ce) || learner.Has(l2, learner.CapWeightedFit) {
+		t.Fatalf("weighted fit on plain networks: %v", err)
 	}
 }

@@ -239,12 +239,18 @@ func (d dcStats) lastNMI() envs.Float {
 }
 
 // cacheKey identifies a pre-training: the pool's inputs, the seed, the model
-// and optimiser, and the DeepCluster options.
-func (s *ssal) cacheKey() (string, error) {
+// and optimiser, and the DeepCluster options. The model is learner.model,
+// or the network a learner reports it trains next (an Active-iNAS
+// architecture: every architecture the search reaches is pre-trained once).
+func (s *ssal) cacheKey(l learner.Learner) (string, error) {
 	h := sha256.New()
 	tc := s.setup.Learner.Train
+	model := s.setup.Learner.Model
+	if ms, ok := l.(learner.ModelSpecer); ok {
+		model = ms.ModelSpec()
+	}
 	fmt.Fprintf(h, "ssal-deepcluster-v1|seed=%d|model=%+v|train=%s,%g,%g,%g,%t,%d,%d|dc=%+v|n=%d|",
-		s.setup.Seed, s.setup.Learner.Model, tc.Optimizer, tc.LR, tc.Momentum, tc.WeightDecay, tc.WeightDecayPerSample,
+		s.setup.Seed, model, tc.Optimizer, tc.LR, tc.Momentum, tc.WeightDecay, tc.WeightDecayPerSample,
 		tc.BatchSize, tc.MinEpochSamples, s.dc, len(s.setup.Pool))
 	var buf []float32
 	var b [4]byte
@@ -285,7 +291,7 @@ func (s *ssal) pretrained(ctx context.Context, l learner.Learner, round int) (st
 	if err != nil {
 		return "", st, false, err
 	}
-	key, err := s.cacheKey()
+	key, err := s.cacheKey(l)
 	if err != nil {
 		return "", st, false, err
 	}
