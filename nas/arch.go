@@ -136,20 +136,26 @@ func (a Arch) Resolve(input []int, numClasses int, sp Space) (learner.Architectu
 	return r, nil
 }
 
-// Bigger reports whether b has at least a's capacity in every direction
-// (stacks and blocks) and the same kind and width: the search only moves to
-// such architectures.
+// Bigger reports whether b has at least a's capacity: the same kind and
+// width, at least as many stacks and at least as many residual blocks in
+// all. The search only moves to such architectures. (The stack step can
+// lower the blocks per stack, 1x3 -> 2x2, while the depth and the
+// parameters still grow.)
 func (a Arch) Bigger(b Arch) bool {
-	return b.Kind == a.Kind && b.Width == a.Width && b.Stacks >= a.Stacks && b.Blocks >= a.Blocks
+	return b.Kind == a.Kind && b.Width == a.Width && b.Stacks >= a.Stacks && b.Stacks*b.Blocks >= a.Stacks*a.Blocks
 }
 
-// Neighbourhood returns the candidates of one iNAS step, exactly as in the
-// paper: the architecture itself, one more block in every stack, and one
-// more stack (of the same number of blocks).
+// Neighbourhood returns the candidates of one iNAS step as Geifman &
+// El-Yaniv's code builds them: the architecture itself, one more block in
+// every stack, and one more stack whose blocks per stack are
+// floor(blocks * stacks / (stacks + 1)) + 1, so that the stack step also
+// deepens the network by about one block rather than by a whole stack
+// (1x3 -> 2x2, 2x3 -> 3x3, 2x4 -> 3x3).
 func (a Arch) Neighbourhood() []Arch {
 	block, stack := a, a
 	block.Blocks++
 	stack.Stacks++
+	stack.Blocks = a.Blocks*a.Stacks/(a.Stacks+1) + 1
 	return []Arch{a, block, stack}
 }
 

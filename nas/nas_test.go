@@ -28,6 +28,12 @@ func TestNeighbourhoodIsThePapers(t *testing.T) {
 		{Arch{Image, 1, 1, 16}, []Arch{{Image, 1, 1, 16}, {Image, 1, 2, 16}, {Image, 2, 1, 16}}},
 		{Arch{Image, 2, 3, 8}, []Arch{{Image, 2, 3, 8}, {Image, 2, 4, 8}, {Image, 3, 3, 8}}},
 		{Arch{Tabular, 3, 1, 4}, []Arch{{Tabular, 3, 1, 4}, {Tabular, 3, 2, 4}, {Tabular, 4, 1, 4}}},
+		// The stack step keeps the depth growing by about one block:
+		// floor(blocks * stacks / (stacks + 1)) + 1 blocks per stack.
+		{Arch{Image, 1, 3, 16}, []Arch{{Image, 1, 3, 16}, {Image, 1, 4, 16}, {Image, 2, 2, 16}}},
+		{Arch{Image, 2, 4, 16}, []Arch{{Image, 2, 4, 16}, {Image, 2, 5, 16}, {Image, 3, 3, 16}}},
+		{Arch{Image, 4, 6, 16}, []Arch{{Image, 4, 6, 16}, {Image, 4, 7, 16}, {Image, 5, 5, 16}}},
+		{Arch{Tabular, 1, 1, 4}, []Arch{{Tabular, 1, 1, 4}, {Tabular, 1, 2, 4}, {Tabular, 2, 1, 4}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.a.String(), func(t *testing.T) {
@@ -62,7 +68,7 @@ func TestCandidatesRespectBoundsAndOrder(t *testing.T) {
 		{"at max stacks", Arch{Image, 2, 1, 16}, Bounds{MaxStacks: 2, MaxBlocks: 3},
 			[]Arch{{Image, 2, 1, 16}, {Image, 2, 2, 16}}},
 		{"at max blocks", Arch{Image, 1, 3, 16}, Bounds{MaxStacks: 3, MaxBlocks: 3},
-			[]Arch{{Image, 1, 3, 16}, {Image, 2, 3, 16}}},
+			[]Arch{{Image, 1, 3, 16}, {Image, 2, 2, 16}}},
 		{"at both", Arch{Image, 3, 3, 16}, Bounds{MaxStacks: 3, MaxBlocks: 3},
 			[]Arch{{Image, 3, 3, 16}}},
 		{"max params admits the block only", Arch{Image, 1, 1, 16}, Bounds{MaxParams: p(1, 2)},
@@ -638,7 +644,7 @@ func TestPrepareRoundForTrainers(t *testing.T) {
 	if _, err := l.Fit(ctx, set(120), learner.Labeled{}, 3); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"fit 3/4 on 90", "fit 6/8 on 90", "fit 6/8 on 120"}; !reflect.DeepEqual(log, want) {
+	if want := []string{"fit 3/4 on 90", "fit 4/8 on 90", "fit 4/8 on 120"}; !reflect.DeepEqual(log, want) {
 		t.Fatalf("prepare then fit trained %v, want %v", log, want)
 	}
 	// Networks without weighted fits: a capability error, not a panic.
