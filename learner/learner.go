@@ -128,6 +128,13 @@ func Has(l Learner, c Capability) bool {
 	if r, ok := l.(capabilityReporter); ok {
 		return r.HasCapability(c)
 	}
+	return Implements(l, c)
+}
+
+// Implements reports whether l's type has the methods of capability c (and,
+// for MC dropout, a dropout layer), ignoring a HasCapability method: what a
+// wrapper that answers HasCapability checks of itself.
+func Implements(l Learner, c Capability) bool {
 	switch c {
 	case CapProbs:
 		return true

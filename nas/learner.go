@@ -446,9 +446,16 @@ func (l *Learner) ModelSpec() learner.ModelSpec {
 	return a.Spec(l.cfg.Space())
 }
 
-// HasCapability answers learner.Has by the current network's backend (every
-// architecture of the search uses the same one).
-func (l *Learner) HasCapability(c learner.Capability) bool { return learner.Has(l.cur, c) }
+// HasCapability answers learner.Has: the capabilities this learner has
+// methods for and the current network's backend provides (every architecture
+// of the search uses the same backend). Raw inputs do not depend on the
+// network, so they are always there.
+func (l *Learner) HasCapability(c learner.Capability) bool {
+	if c == learner.CapInputs {
+		return true
+	}
+	return learner.Implements(l, c) && learner.Has(l.cur, c)
+}
 
 // need returns the network that the round's training call trains, as T, or
 // a CapabilityError.

@@ -653,4 +653,14 @@ func TestPrepareRoundForTrainers(t *testing.T) {
 	if _, err := l2.FitWeighted(ctx, w, learner.Labeled{}, 2, learner.FitOptions{}); !errors.As(err, &ce) || learner.Has(l2, learner.CapWeightedFit) {
 		t.Fatalf("weighted fit on plain networks: %v", err)
 	}
+	// Capabilities: the networks' (embeddings: neither fake has them), never
+	// one this learner has no methods for (ensembles), and raw inputs always.
+	for _, c := range []struct {
+		c    learner.Capability
+		want bool
+	}{{learner.CapProbs, true}, {learner.CapInputs, true}, {learner.CapEmbeddings, false}, {learner.CapEnsemble, false}, {learner.CapLossPrediction, false}} {
+		if got := learner.Has(l2, c.c); got != c.want {
+			t.Errorf("Has(%s) = %v, want %v", c.c, got, c.want)
+		}
+	}
 }
