@@ -231,3 +231,28 @@ func agentsBackends() []string {
 	}
 	return nil
 }
+
+// TestTrainAgentWithNAS: an agent trains and is evaluated on Active-iNAS
+// learners (the environment sees only a learner); every evaluation round
+// records its architecture.
+func TestTrainAgentWithNAS(t *testing.T) {
+	cfg := agentTestConfig(t)
+	nc := nasTestConfig(t)
+	cfg.Learner, cfg.NAS = nc.Learner, nc.NAS
+	cfg.Agent.Mode, cfg.Agent.Episodes = ModeFull, 2
+	res, err := Run(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps, err := ReadEpisodes(filepath.Join(AgentDir(cfg.Out), "train.jsonl"))
+	if err != nil || len(eps) != 2 {
+		t.Fatalf("%d episodes (%v)", len(eps), err)
+	}
+	for _, r := range res {
+		for _, rec := range readRounds(t, r.Dir) {
+			if _, ok := rec.Info["arch"].(string); !ok {
+				t.Fatalf("%s round %d: no architecture in %v", r.Summary.Strategy, rec.Round, rec.Info)
+			}
+		}
+	}
+}
