@@ -72,6 +72,11 @@ func plotCurves(title string, groups []*Group, level float64) (png, svg []byte, 
 		p.Add(line, points)
 		p.Legend.Add(fmt.Sprintf("%s (%d seeds)", g.Name, len(g.Runs)), line, points)
 	}
+	return renderPlot(p)
+}
+
+// renderPlot renders p as PNG and as SVG.
+func renderPlot(p *plot.Plot) (png, svg []byte, err error) {
 	render := func(format string) ([]byte, error) {
 		w, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, format)
 		if err != nil {
@@ -90,4 +95,53 @@ func plotCurves(title string, groups []*Group, level float64) (png, svg []byte, 
 		return nil, nil, err
 	}
 	return png, svg, nil
+}
+
+// plotArchs draws the trainable parameters of every Active-iNAS run's
+// network against the label count (one step line per run, one style per
+// group), or returns nil when no group has such runs.
+func plotArchs(title string, groups []*Group) (png, svg []byte, err error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "labeled samples"
+	p.Y.Label.Text = "trainable parameters (thousands, log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	drawn := false
+	for i, g := range groups {
+		col := colours[i%len(colours)]
+		legend := false
+		for _, a := range g.Archs {
+			var pts plotter.XYs
+			for _, r := range a.Rounds {
+				if r.Params > 0 { // a log axis takes positive values only
+					pts = append(pts, plotter.XY{X: float64(r.Labels), Y: float64(r.Params) / 1000})
+				}
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			line, err := plotter.NewLine(pts)
+			if err != nil {
+				return nil, nil, fmt.Errorf("plotting %s: %w", g.Name, err)
+			}
+			line.StepStyle = plotter.PostStep
+			line.Color = col
+			line.Dashes = dashes[i%len(dashes)]
+			line.Width = vg.Points(1.2)
+			p.Add(line)
+			if !legend {
+				p.Legend.Add(fmt.Sprintf("%s (%d runs)", g.Name, len(g.Archs)), line)
+				legend = true
+			}
+			drawn = true
+		}
+	}
+	if !drawn {
+		return nil, nil, nil
+	}
+	return renderPlot(p)
 }

@@ -215,7 +215,17 @@ func (rep *Report) blocks() ([]any, error) {
 		}
 		out = append(out, heading{3, "Accuracy, area under the learning curve, time"}, sum,
 			para{"AULC: trapezoid rule over (labels, test accuracy); normalised = divided by the label range, i.e. the mean accuracy over the budget. Times are totals per run."})
-		out = append(out, archBlocks(s)...)
+		if ab := archBlocks(s); ab != nil {
+			out = append(out, ab...)
+			png, svg, err := plotArchs(rep.Title+" "+s.Label, s.Groups)
+			if err != nil {
+				return nil, err
+			}
+			if png != nil {
+				out = append(out, figure{file: fmt.Sprintf("architectures-%d.png", si+1), alt: "Network size by label count: " + settingName(s) +
+					" (trainable parameters of each run's network; one line per run)", png: png, svg: svg})
+			}
+		}
 
 		if len(s.Groups) > 0 && len(s.Groups[0].To) > 0 {
 			tt := table{header: []string{"method"}}

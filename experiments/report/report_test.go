@@ -457,6 +457,9 @@ func TestByModel(t *testing.T) {
 	if !strings.Contains(string(md), "Architectures (Active-iNAS)") || !strings.Contains(string(md), "10: 1x1 w16 -> 20: 2x1 w16") {
 		t.Errorf("report.md lacks the architecture table")
 	}
+	if st, err := os.Stat(filepath.Join(out, "architectures-1.png")); err != nil || st.Size() == 0 || !strings.Contains(string(md), "architectures-1.png") {
+		t.Errorf("architecture plot missing: %v", err)
+	}
 	f, _ := os.Open(filepath.Join(out, "architectures.csv"))
 	rows, err := csv.NewReader(f).ReadAll()
 	f.Close()
