@@ -224,7 +224,7 @@ func Build(runs []Run, opt Options) (*Report, error) {
 				if !ok {
 					v = "-"
 				}
-				parts = append(parts, k+"="+v)
+				parts = append(parts, shortKey(k)+"="+v)
 			}
 			s.Label = strings.Join(parts, " ")
 		}
@@ -257,6 +257,19 @@ func Build(runs []Run, opt Options) (*Report, error) {
 	}
 	overall(rep)
 	return rep, nil
+}
+
+// shortKey writes the strategy's keys of a one-strategy run as "strategy"
+// ("strategies.0.name" -> "strategy", "strategies.0.options.T" ->
+// "strategy.options.T").
+func shortKey(k string) string {
+	if k == "strategies.0.name" {
+		return "strategy"
+	}
+	if rest, ok := strings.CutPrefix(k, "strategies.0."); ok {
+		return "strategy." + rest
+	}
+	return k
 }
 
 // nameGroups names a setting's groups: groups that share a name (the

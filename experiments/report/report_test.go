@@ -415,7 +415,7 @@ func TestByModel(t *testing.T) {
 		if want := []string{"cnn", "fixed 1x1 w16", inas}; !slices.Equal(names, want) {
 			t.Fatalf("setting %q: groups %v, want %v", s.Label, names, want)
 		}
-		if !strings.Contains(s.Label, "strategies.0.name=") {
+		if !strings.HasPrefix(s.Label, "strategy=") {
 			t.Errorf("setting label %q does not name the strategy", s.Label)
 		}
 		diffs := map[string]float64{}
