@@ -457,30 +457,31 @@ func (l *Learner) HasCapability(c learner.Capability) bool {
 	return learner.Implements(l, c) && learner.Has(l.cur, c)
 }
 
-// need returns the network that the round's training call trains, as T, or
-// a CapabilityError.
-func need[T any](l *Learner, c learner.Capability) (T, error) {
-	var zero T
+// training starts a training call that needs capability c: it checks that
+// the round's network (the prepared one, else the current one) has it as T,
+// switches to that network (begin) and returns it with the start time.
+func training[T any](l *Learner, c learner.Capability) (T, time.Time, error) {
 	net := l.cur
 	if l.next != nil {
 		net = l.next
 	}
 	t, ok := net.(T)
 	if !ok {
-		return zero, &learner.CapabilityError{Capability: c, Learner: l.Describe()}
+		var zero T
+		return zero, time.Time{}, &learner.CapabilityError{Capability: c, Learner: l.Describe()}
 	}
-	return t, nil
+	return t, l.begin(), nil
 }
 
 // FitWeighted trains the round's architecture on weighted samples (CEAL's
 // and SSAL's pseudo-labels); the search ran in PrepareRound on the labeled
 // set only.
 func (l *Learner) FitWeighted(ctx context.Context, train learner.Weighted, val learner.Labeled, seed uint64, opt learner.FitOptions) (learner.FitStats, error) {
-	if _, err := need[learner.WeightedFitter](l, learner.CapWeightedFit); err != nil {
+	m, t0, err := training[learner.WeightedFitter](l, learner.CapWeightedFit)
+	if err != nil {
 		return learner.FitStats{}, err
 	}
-	t0 := l.begin()
-	st, err := l.cur.(learner.WeightedFitter).FitWeighted(ctx, train, val, seed, opt)
+	st, err := m.FitWeighted(ctx, train, val, seed, opt)
 	if err != nil {
 		return st, err
 	}
@@ -490,42 +491,42 @@ func (l *Learner) FitWeighted(ctx context.Context, train learner.Weighted, val l
 // Initialize gives the round's architecture fresh seeded weights (SSAL's
 // pre-training starts there).
 func (l *Learner) Initialize(seed uint64) error {
-	if _, err := need[learner.Initializer](l, learner.CapInitialize); err != nil {
+	m, _, err := training[learner.Initializer](l, learner.CapInitialize)
+	if err != nil {
 		return err
 	}
-	l.begin()
-	return l.cur.(learner.Initializer).Initialize(seed)
+	return m.Initialize(seed)
 }
 
 // FitAuxHead trains the round's architecture's body under a temporary head.
 func (l *Learner) FitAuxHead(ctx context.Context, train learner.Weighted, outputs int, seed uint64, opt learner.FitOptions) (learner.FitStats, error) {
-	if _, err := need[learner.AuxHeadFitter](l, learner.CapAuxHead); err != nil {
+	m, _, err := training[learner.AuxHeadFitter](l, learner.CapAuxHead)
+	if err != nil {
 		return learner.FitStats{}, err
 	}
-	l.begin()
-	return l.cur.(learner.AuxHeadFitter).FitAuxHead(ctx, train, outputs, seed, opt)
+	return m.FitAuxHead(ctx, train, outputs, seed, opt)
 }
 
 // LoadBackbone loads pre-trained body weights into the round's architecture.
 func (l *Learner) LoadBackbone(path string, seed uint64) error {
-	if _, err := need[learner.BackboneLoader](l, learner.CapLoadBackbone); err != nil {
+	m, _, err := training[learner.BackboneLoader](l, learner.CapLoadBackbone)
+	if err != nil {
 		return err
 	}
-	l.begin()
-	return l.cur.(learner.BackboneLoader).LoadBackbone(path, seed)
+	return m.LoadBackbone(path, seed)
 }
 
 // FitWithLossModule trains the round's architecture with the loss-prediction
 // module of Yoo & Kweon (2019) on its taps.
 func (l *Learner) FitWithLossModule(ctx context.Context, train, val learner.Labeled, seed uint64, opt learner.LossModuleOptions) (learner.FitStats, learner.LossModuleStats, error) {
-	if _, err := need[learner.LossPredictor](l, learner.CapLossPrediction); err != nil {
-		return learner.FitStats{}, learner.LossModuleStats{}, err
-	}
 	if train.Len() == 0 {
 		return learner.FitStats{}, learner.LossModuleStats{}, fmt.Errorf("fit: no labeled samples")
 	}
-	t0 := l.begin()
-	st, ls, err := l.cur.(learner.LossPredictor).FitWithLossModule(ctx, train, val, seed, opt)
+	m, t0, err := training[learner.LossPredictor](l, learner.CapLossPrediction)
+	if err != nil {
+		return learner.FitStats{}, learner.LossModuleStats{}, err
+	}
+	st, ls, err := m.FitWithLossModule(ctx, train, val, seed, opt)
 	if err != nil {
 		return st, ls, err
 	}
@@ -544,11 +545,11 @@ func (l *Learner) PredictedLoss(ctx context.Context, idx []int) ([]float64, erro
 // FitVAAL trains VAAL's VAE and discriminator beside the round's network
 // (they do not depend on the architecture and start afresh every round).
 func (l *Learner) FitVAAL(ctx context.Context, labeled, unlabeled []int, seed uint64, opt learner.VAALOptions) (learner.VAALStats, error) {
-	if _, err := need[learner.VAALModel](l, learner.CapVAAL); err != nil {
+	m, _, err := training[learner.VAALModel](l, learner.CapVAAL)
+	if err != nil {
 		return learner.VAALStats{}, err
 	}
-	l.begin()
-	return l.cur.(learner.VAALModel).FitVAAL(ctx, labeled, unlabeled, seed, opt)
+	return m.FitVAAL(ctx, labeled, unlabeled, seed, opt)
 }
 
 // LabeledProb returns VAAL's discriminator probabilities.

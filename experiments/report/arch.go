@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -63,18 +62,11 @@ func archOf(r Run) (ArchRun, bool) {
 	return a, len(a.Rounds) > 0
 }
 
-// infoNum reads a number from a round's info (0 when absent).
+// infoNum reads a number from a round's info as rounds.jsonl decodes it
+// (a float64; 0 when absent).
 func infoNum(m map[string]any, k string) float64 {
-	switch v := m[k].(type) {
-	case float64:
-		return v
-	case int:
-		return float64(v)
-	case json.Number:
-		f, _ := v.Float64()
-		return f
-	}
-	return 0
+	v, _ := m[k].(float64)
+	return v
 }
 
 // Path renders the architecture steps, e.g. "20: 1x1 w16 -> 60: 2x1 w16".
