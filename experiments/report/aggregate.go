@@ -94,6 +94,8 @@ type Report struct {
 	Options  Options
 	Settings []*Setting
 	Notes    []string // runs skipped, comparisons not possible
+	// Builds are the commits and backends that produced the runs.
+	Builds []BuildRow
 	// Overall is the penalty matrix summed over settings, over OverallMethods.
 	OverallMethods []string
 	Overall        [][]float64
@@ -256,6 +258,9 @@ func Build(runs []Run, opt Options) (*Report, error) {
 		rep.Notes = append(rep.Notes, penalty(s, opt)...)
 	}
 	overall(rep)
+	var notes []string
+	rep.Builds, notes = builds(runs)
+	rep.Notes = append(rep.Notes, notes...)
 	return rep, nil
 }
 

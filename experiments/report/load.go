@@ -32,7 +32,9 @@ type Run struct {
 	// Strategy is the strategy's label (or name); Seed the run's seed.
 	Strategy string
 	Seed     uint64
-	params   map[string]string // flattened config without seeds, out and name
+	// Provenance is the run's provenance.json (no sessions when the file is missing).
+	Provenance experiments.Provenance
+	params     map[string]string // flattened config without seeds, out and name
 }
 
 // Load finds every finished run (a folder with config.yaml, rounds.jsonl and
@@ -113,6 +115,9 @@ func readRun(dir string) (Run, error) {
 		return Run{}, fmt.Errorf("%s/rounds.jsonl is empty", dir)
 	}
 	r := Run{Dir: dir, Config: cfg, Summary: sum, Records: recs, Strategy: cfg.Strategies[0].ID(), Seed: cfg.Seeds[0]}
+	if r.Provenance, err = experiments.ReadProvenance(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Run{}, err
+	}
 	if r.params, err = flatConfig(cfg); err != nil {
 		return Run{}, err
 	}

@@ -294,6 +294,14 @@ func (rep *Report) blocks() ([]any, error) {
 		out = append(out, heading{2, "Penalty matrix over all settings"}, penaltyTable(rep.OverallMethods, rep.Overall),
 			para{fmt.Sprintf("The settings' matrices summed, as Ash et al. do over data sets, models and batch sizes: each of the %d settings adds at most 1 to an entry.", rep.OverallCount)})
 	}
+	if len(rep.Builds) > 0 {
+		bt := table{header: []string{"commit", "backend", "runs", "sessions"}}
+		for _, b := range rep.Builds {
+			bt.rows = append(bt.rows, []string{b.Commit, b.Backend, strconv.Itoa(b.Runs), strconv.Itoa(b.Sessions)})
+		}
+		out = append(out, heading{2, "Provenance"}, bt,
+			para{"The builds whose sessions (starts and resumes, from each run's provenance.json) produced these runs."})
+	}
 	if len(rep.Notes) > 0 {
 		out = append(out, heading{2, "Notes"})
 		for _, n := range rep.Notes {

@@ -484,3 +484,65 @@ func TestByModel(t *testing.T) {
 		t.Error("by seed: no error")
 	}
 }
+
+func TestProvenanceBuilds(t *testing.T) {
+	const a, b = "0123456789abcdef0123456789abcdef01234567", "fedcba9876543210fedcba9876543210fedcba98"
+	torch := map[string]string{"libtorch": "1.13.0"}
+	tests := []struct {
+		name      string
+		sessions  [][]experiments.Session // per run; nil = no provenance.json
+		builds    []BuildRow
+		noteParts []string
+	}{
+		{"one build", [][]experiments.Session{{{Commit: a, Backend: torch}}, {{Commit: a, Backend: torch}, {Commit: a, Backend: torch, Resumed: true}}},
+			[]BuildRow{{Commit: "0123456789ab", Backend: "libtorch 1.13.0", Runs: 2, Sessions: 3}}, nil},
+		{"two builds, one run resumed across them",
+			[][]experiments.Session{{{Commit: a, Backend: torch}}, {{Commit: a, Backend: torch}, {Commit: b + "-dirty", Backend: torch, Resumed: true}}, {{Commit: b + "-dirty", Backend: torch}}},
+			[]BuildRow{{Commit: "0123456789ab", Backend: "libtorch 1.13.0", Runs: 2, Sessions: 2}, {Commit: "fedcba987654-dirty", Backend: "libtorch 1.13.0", Runs: 2, Sessions: 2}},
+			[]string{"2 builds", "0123456789ab (libtorch 1.13.0)", "fedcba987654-dirty", "1 run(s) were resumed under another build"}},
+		{"a run without provenance", [][]experiments.Session{{{Commit: a}}, nil},
+			[]BuildRow{{Commit: "0123456789ab", Runs: 1, Sessions: 1}, {Commit: noProvenance, Runs: 1}}, []string{"2 builds"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for i, ss := range tc.sessions {
+				dir := writeRun(t, root, "random", uint64(i+1), 1, []float64{0.5, 0.6, 0.7}, nil, "budget_spent")
+				if ss != nil {
+					j, _ := json.Marshal(experiments.Provenance{Sessions: ss})
+					if err := os.WriteFile(filepath.Join(dir, "provenance.json"), j, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			runs, _, err := Load(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Build(runs, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rep.Builds, tc.builds) {
+				t.Errorf("builds %+v, want %+v", rep.Builds, tc.builds)
+			}
+			notes := strings.Join(rep.Notes, "\n")
+			for _, p := range tc.noteParts {
+				if !strings.Contains(notes, p) {
+					t.Errorf("notes lack %q:\n%s", p, notes)
+				}
+			}
+			if tc.noteParts == nil && strings.Contains(notes, "builds") {
+				t.Errorf("one build, yet a note: %s", notes)
+			}
+			out := t.TempDir()
+			if err := Write(rep, out); err != nil {
+				t.Fatal(err)
+			}
+			md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+			if !strings.Contains(string(md), "## Provenance") || !strings.Contains(string(md), tc.builds[0].Commit) {
+				t.Errorf("report.md has no provenance table naming %s", tc.builds[0].Commit)
+			}
+		})
+	}
+}
