@@ -42,7 +42,7 @@ type Run struct {
 // named in the returned notes.
 func Load(dirs ...string) ([]Run, []string, error) {
 	var runs []Run
-	var notes []string
+	var unfinished []string
 	seen := map[string]bool{}
 	for _, root := range dirs {
 		st, err := os.Stat(root)
@@ -73,7 +73,7 @@ func Load(dirs ...string) ([]Run, []string, error) {
 			r, err := readRun(path)
 			switch {
 			case errors.Is(err, os.ErrNotExist):
-				notes = append(notes, fmt.Sprintf("skipped %s: not finished (no summary.json)", path))
+				unfinished = append(unfinished, path)
 			case err != nil:
 				return err
 			default:
@@ -84,6 +84,16 @@ func Load(dirs ...string) ([]Run, []string, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("report: %w", err)
 		}
+	}
+	var notes []string
+	if n := len(unfinished); n > 0 {
+		const show = 5
+		names := unfinished[:min(n, show)]
+		more := ""
+		if n > show {
+			more = fmt.Sprintf(" and %d more", n-show)
+		}
+		notes = append(notes, fmt.Sprintf("skipped %d unfinished run(s) (no summary.json): %s%s", n, strings.Join(names, ", "), more))
 	}
 	if len(runs) == 0 {
 		return nil, notes, fmt.Errorf("report: no finished runs under %s", strings.Join(dirs, ", "))

@@ -546,3 +546,28 @@ func TestProvenanceBuilds(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadSummarisesUnfinishedRuns(t *testing.T) {
+	root := t.TempDir()
+	writeRun(t, root, "random", 1, 1, []float64{0.5, 0.6, 0.7}, nil, "budget_spent")
+	for i := range 7 {
+		dir := filepath.Join(root, fmt.Sprintf("unfinished-%d", i))
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("al: {k: 3}\n"), 0o644)
+	}
+	runs, notes, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || len(notes) != 1 {
+		t.Fatalf("%d runs, notes %q: want 1 run and one note for the 7 unfinished", len(runs), notes)
+	}
+	for _, w := range []string{"skipped 7 unfinished run(s)", "unfinished-0", "unfinished-4", "and 2 more"} {
+		if !strings.Contains(notes[0], w) {
+			t.Errorf("note %q lacks %q", notes[0], w)
+		}
+	}
+	if strings.Contains(notes[0], "unfinished-5") {
+		t.Errorf("note %q lists more than 5 folders", notes[0])
+	}
+}
