@@ -23,29 +23,27 @@ func builds(runs []Run) ([]BuildRow, []string) {
 	type key struct{ commit, backend string }
 	rows := map[key]*BuildRow{}
 	var order []key
+	row := func(k key) *BuildRow {
+		if rows[k] == nil {
+			rows[k] = &BuildRow{Commit: k.commit, Backend: k.backend}
+			order = append(order, k)
+		}
+		return rows[k]
+	}
 	mixed := 0
 	for _, r := range runs {
-		seen := map[key]bool{}
-		ss := r.Provenance.Sessions
-		if len(ss) == 0 {
-			k := key{commit: noProvenance}
-			if rows[k] == nil {
-				rows[k] = &BuildRow{Commit: k.commit}
-				order = append(order, k)
-			}
-			rows[k].Runs++
+		if len(r.Provenance.Sessions) == 0 {
+			row(key{commit: noProvenance}).Runs++
 			continue
 		}
-		for _, s := range ss {
+		seen := map[key]bool{}
+		for _, s := range r.Provenance.Sessions {
 			k := key{commit: shortCommit(s.Commit), backend: backendString(s.Backend)}
-			if rows[k] == nil {
-				rows[k] = &BuildRow{Commit: k.commit, Backend: k.backend}
-				order = append(order, k)
-			}
-			rows[k].Sessions++
+			b := row(k)
+			b.Sessions++
 			if !seen[k] {
 				seen[k] = true
-				rows[k].Runs++
+				b.Runs++
 			}
 		}
 		if len(seen) > 1 {
