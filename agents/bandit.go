@@ -16,10 +16,11 @@ import (
 // EXP4P is the EXP4.P contextual bandit of Beygelzimer et al. (2011), as
 // ALBL uses it: N experts give advice (a distribution over K actions), the
 // learner plays p = (1 - K pmin) x (weighted mean advice) + pmin, and after a
-// reward r for the played action j it updates every expert's weight with
-// exp(pmin/2 (yhat_i + vhat_i sqrt(ln(N/delta)/(K T)))), where
-// yhat_i = xi_ij r / p_j and vhat_i = sum_j' xi_ij' / p_j'. Weights are
-// kept as logarithms.
+// round with estimated reward vector rhat (rhat_j = r / p_j for the played
+// action j, 0 elsewhere, in the single-draw case) it updates every expert's
+// weight with exp(pmin/2 (yhat_i + vhat_i sqrt(ln(N/delta)/(K T)))), where
+// yhat_i = xi_i . rhat and vhat_i = sum_j xi_ij / p_j. Weights are kept as
+// logarithms.
 type EXP4P struct {
 	LogW  []float64
 	Delta float64
@@ -54,7 +55,7 @@ func (b *EXP4P) Distribution(advice [][]float64, pmin float64) ([]float64, error
 		return nil, fmt.Errorf("exp4.p: %d advice vectors for %d experts", len(advice), len(b.LogW))
 	}
 	k := len(advice[0])
-	if pmin < 0 || float64(k)*pmin > 1 {
+	if pmin < 0 || float64(k)*pmin > 1+1e-12 {
 		return nil, fmt.Errorf("exp4.p: pmin %g is outside [0, 1/K] for K = %d", pmin, k)
 	}
 	w := b.Probs()
@@ -68,20 +69,31 @@ func (b *EXP4P) Distribution(advice [][]float64, pmin float64) ([]float64, error
 		}
 	}
 	for j := range p {
-		p[j] = (1-float64(k)*pmin)*p[j] + pmin
+		p[j] = math.Max(0, 1-float64(k)*pmin)*p[j] + pmin
 	}
 	return p, nil
 }
 
-// Update applies the reward r of action j played with distribution p.
+// Update applies the reward r of the single action j played with distribution p.
 func (b *EXP4P) Update(advice [][]float64, p []float64, j int, r, pmin float64, T int) {
+	rhat := make([]float64, len(p))
+	rhat[j] = r / p[j]
+	b.UpdateEstimate(advice, p, rhat, pmin, T)
+}
+
+// UpdateEstimate applies one round's estimated reward vector rhat (one
+// entry per action, an unbiased estimate of the round's rewards) for play
+// distribution p; T is the number of rounds.
+func (b *EXP4P) UpdateEstimate(advice [][]float64, p, rhat []float64, pmin float64, T int) {
 	n, k := float64(len(b.LogW)), float64(len(p))
 	conf := math.Sqrt(math.Log(n/b.Delta) / (k * float64(max(T, 1))))
 	for i, a := range advice {
-		y := a[j] * r / p[j]
-		v := 0.0
+		y, v := 0.0, 0.0
 		for jj, x := range a {
-			v += x / p[jj]
+			if x != 0 {
+				y += x * rhat[jj]
+				v += x / p[jj]
+			}
 		}
 		b.LogW[i] += pmin / 2 * (y + v*conf)
 	}
@@ -91,7 +103,7 @@ func (b *EXP4P) Update(advice [][]float64, p []float64, j int, r, pmin float64, 
 type BanditConfig struct {
 	Arms  []string `yaml:"arms" json:"arms"`   // registered strategies the bandit chooses among
 	Delta float64  `yaml:"delta" json:"delta"` // EXP4.P confidence parameter
-	PMin  float64  `yaml:"pmin" json:"pmin"`   // minimum play probability; 0 = sqrt(ln N / (K T)), capped at 1/(2K)
+	PMin  float64  `yaml:"pmin" json:"pmin"`   // minimum probability of each arm, at most 1/N; 0 = sqrt(ln N / (N T)), N arms, T rounds
 }
 
 // DefaultBanditConfig returns the documented defaults.
@@ -120,43 +132,56 @@ func (c BanditConfig) Validate() error {
 	if c.Delta <= 0 || c.Delta >= 1 {
 		return fmt.Errorf("agent.bandit.delta: must be in (0, 1), got %g", c.Delta)
 	}
-	if c.PMin < 0 {
-		return fmt.Errorf("agent.bandit.pmin: must be >= 0, got %g", c.PMin)
+	if c.PMin < 0 || c.PMin*float64(len(c.Arms)) > 1 {
+		return fmt.Errorf("agent.bandit.pmin: must be in [0, 1/N] = [0, %g] for the %d arms, got %g", 1/float64(len(c.Arms)), len(c.Arms), c.PMin)
 	}
 	return nil
 }
 
-// ALBL is Active Learning By Learning (Hsu & Lin 2015): EXP4.P whose
-// experts are base strategies, rewarded with the importance-weighted
-// accuracy of the current model on the samples ALBL itself queried:
-// IW-ACC = 1/(K T) sum_tau W_tau [f(x_tau) = y_tau], W_tau = 1/p_tau. The
-// paper queries one sample at a time; for batches of k this draws k
-// samples without replacement from the EXP4.P distribution, gives each the
-// importance weight 1/p of its draw probability, and applies one EXP4.P
-// update per drawn sample with the reward measured after the batch's refit.
-// An expert's advice is uniform over the k samples its strategy would
-// select. K is the number of candidates offered per round (the whole
-// unlabeled pool when al.candidates is 0) and T the number of queries in
-// the episode (budget minus the initial set).
+// ALBL is Active Learning By Learning (Hsu & Lin 2015) as in libact (the
+// reference implementation from Lin's group): EXP4.P whose N actions are
+// the arms (base strategies; expert i's advice is arm i, so yhat_i = rhat_i
+// and vhat_i = 1/p_i), with arm probabilities p = (1 - N pmin) w + pmin,
+// pmin = sqrt(ln N / (N T)) by default. A sample is queried from the mixture
+// q_j = sum_i p_i psi_ij of the arms' advice psi_i (uniform over the k
+// samples strategy i would select), and the bandit is rewarded with the
+// importance-weighted accuracy of the refit model on the samples ALBL itself
+// queried: IW-ACC = 1/(K T) sum_tau W_tau [f(x_tau) = y_tau].
+//
+// Batches: one acquisition round is one bandit round (T counts rounds,
+// ceil((budget - init) / k)). The k samples are drawn by systematic PPS
+// sampling with exact inclusion probabilities pi_j = min(1, c q_j),
+// sum_j pi_j = k (see inclusionProbs); each queried sample's IW-ACC weight
+// is W = 1/pi_j, so a round's weighted sum is a Horvitz-Thompson estimate
+// of the candidates' correct count, as one draw weighted 1/q_j is in the
+// paper. The round's single EXP4.P update uses
+// rhat_i = r sum_{j in batch} psi_ij / pi_j, which is unbiased for
+// sum_j psi_ij r_j since P(j in batch) = pi_j. With k = 1, pi = q and all
+// of this is the paper's single-draw algorithm. K is the number of
+// candidates offered per round (the whole unlabeled pool when
+// al.candidates is 0).
 type ALBL struct {
 	cfg   BanditConfig
 	arms  []strategies.Strategy
 	exp   *EXP4P
+	eye   [][]float64 // the experts' advice over the arms: the identity
 	prior []float64
 
 	queried []int
 	weight  []float64
+	rounds  int // T: bandit rounds in this episode, fixed by its first draw
 	pending *alblPending
-	// Rewards logs every IW-ACC reward (for tests and logs).
+	// Rewards logs every IW-ACC reward, one per round (for tests and logs).
 	Rewards []float64
 }
 
 type alblPending struct {
-	advice [][]float64
-	p      []float64
-	draws  []int
-	pmin   float64
-	T      int
+	psi   [][]float64 // N x K: each arm's advice over the candidates
+	p     []float64   // N: the arm distribution played
+	pi    []float64   // K: inclusion probabilities of the batch sampler
+	batch []int       // positions (into the candidates) queried
+	pmin  float64
+	T     int // rounds
 }
 
 // NewALBL builds ALBL over the configured arms.
@@ -164,13 +189,16 @@ func NewALBL(cfg BanditConfig) (*ALBL, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &ALBL{cfg: cfg, exp: NewEXP4P(len(cfg.Arms), cfg.Delta)}
-	for _, name := range cfg.Arms {
+	n := len(cfg.Arms)
+	a := &ALBL{cfg: cfg, exp: NewEXP4P(n, cfg.Delta), eye: make([][]float64, n)}
+	for i, name := range cfg.Arms {
 		s, err := strategies.New(name, nil)
 		if err != nil {
 			return nil, err
 		}
 		a.arms = append(a.arms, s)
+		a.eye[i] = make([]float64, n)
+		a.eye[i][i] = 1
 	}
 	return a, nil
 }
@@ -216,12 +244,13 @@ func (a *ALBL) Needs() []learner.Capability {
 
 // reset forgets the episode (the experts' weights go back to the prior).
 func (a *ALBL) reset() {
-	a.queried, a.weight, a.pending, a.Rewards = nil, nil, nil, nil
+	a.queried, a.weight, a.pending, a.Rewards, a.rounds = nil, nil, nil, nil, 0
 	a.exp.LogW = make([]float64, len(a.arms))
 	copy(a.exp.LogW, a.prior)
 }
 
-// reward computes IW-ACC with the refit model and applies the pending update.
+// reward computes IW-ACC with the refit model and applies the pending
+// round's single EXP4.P update.
 func (a *ALBL) reward(ctx context.Context, model strategies.Model, ep envs.Episode) error {
 	if a.pending == nil {
 		return nil
@@ -248,13 +277,26 @@ func (a *ALBL) reward(ctx context.Context, model strategies.Model, ep envs.Episo
 			sum += a.weight[i]
 		}
 	}
-	k := len(pd.p)
-	r := sum / (float64(k) * float64(max(pd.T, 1)))
+	K := len(pd.pi)
+	r := sum / (float64(K) * float64(max(pd.T, 1)))
 	a.Rewards = append(a.Rewards, r)
-	for _, j := range pd.draws {
-		a.exp.Update(pd.advice, pd.p, j, r, pd.pmin, pd.T)
-	}
+	a.exp.UpdateEstimate(a.eye, pd.p, alblRewardEstimate(pd.psi, pd.pi, pd.batch, r), pd.pmin, pd.T)
 	return nil
+}
+
+// alblRewardEstimate is the round's estimated reward of each arm,
+// rhat_i = r sum_{j in batch} psi_ij / pi_j: the Horvitz-Thompson estimate
+// of sum_j psi_ij r_j (arm i's advice-weighted reward) with every sample's
+// reward r_j taken as the round's IW-ACC r; it is unbiased because
+// P(j in batch) = pi_j, and with k = 1 it is the paper's r psi_ij / q_j.
+func alblRewardEstimate(psi [][]float64, pi []float64, batch []int, r float64) []float64 {
+	rhat := make([]float64, len(psi))
+	for i, a := range psi {
+		for _, j := range batch {
+			rhat[i] += r * a[j] / pi[j]
+		}
+	}
+	return rhat
 }
 
 func argmaxRow(r []float64) int {
@@ -287,75 +329,171 @@ func (a *ALBL) Select(ctx context.Context, q strategies.Query) ([]int, error) {
 	return a.draw(ctx, q, ep)
 }
 
+// alblPMin is the default pmin, sqrt(ln N / (N T)) for N arms and T rounds.
+func alblPMin(n, rounds int) float64 {
+	pmin := math.Sqrt(math.Log(float64(n)) / (float64(n) * float64(max(rounds, 1))))
+	// EXP4.P needs N pmin <= 1, which libact (the reference implementation of Hsu & Lin 2015) leaves unchecked for the default, so when T < N ln N it is clamped to 1/N (uniform over the arms).
+	return math.Min(pmin, 1/float64(n))
+}
+
 func (a *ALBL) draw(ctx context.Context, q strategies.Query, ep envs.Episode) ([]int, error) {
-	k := len(q.Candidates)
-	pos := make(map[int]int, k)
+	K, k := len(q.Candidates), q.K
+	pos := make(map[int]int, K)
 	for i, c := range q.Candidates {
 		pos[c] = i
 	}
-	advice := make([][]float64, len(a.arms))
+	psi := make([][]float64, len(a.arms))
 	for i, s := range a.arms {
 		sel, err := s.Select(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("albl: arm %s: %w", a.cfg.Arms[i], err)
 		}
-		advice[i] = make([]float64, k)
+		if len(sel) == 0 {
+			return nil, fmt.Errorf("albl: arm %s chose no candidate", a.cfg.Arms[i])
+		}
+		psi[i] = make([]float64, K)
 		for _, c := range sel {
 			j, ok := pos[c]
 			if !ok {
 				return nil, fmt.Errorf("albl: arm %s chose %d, which is not a candidate", a.cfg.Arms[i], c)
 			}
-			advice[i][j] += 1 / float64(len(sel))
+			psi[i][j] += 1 / float64(len(sel))
 		}
 	}
-	T := ep.Budget - ep.InitSize
-	if T < 1 {
-		T = q.K
+	if a.rounds == 0 {
+		T := ep.Budget - ep.InitSize // queries in the episode
+		if T < 1 {
+			T = k
+		}
+		a.rounds = (T + k - 1) / k
 	}
 	pmin := a.cfg.PMin
 	if pmin == 0 {
-		pmin = math.Sqrt(math.Log(float64(len(a.arms))) / (float64(k) * float64(T)))
+		pmin = alblPMin(len(a.arms), a.rounds)
 	}
-	pmin = math.Min(pmin, 1/(2*float64(k)))
-	p, err := a.exp.Distribution(advice, pmin)
+	p, err := a.exp.Distribution(a.eye, pmin)
 	if err != nil {
 		return nil, fmt.Errorf("albl: %w", err)
 	}
-	draws := sampleWithout(p, q.K, q.RNG)
-	out := make([]int, len(draws))
-	for i, j := range draws {
+	mix := make([]float64, K)
+	for i, adv := range psi {
+		for j, v := range adv {
+			mix[j] += p[i] * v
+		}
+	}
+	pi := inclusionProbs(mix, k)
+	batch := samplePPS(pi, k, q.RNG)
+	out := make([]int, len(batch))
+	for i, j := range batch {
 		out[i] = q.Candidates[j]
 		a.queried = append(a.queried, out[i])
-		a.weight = append(a.weight, 1/p[j])
+		a.weight = append(a.weight, 1/pi[j])
 	}
-	a.pending = &alblPending{advice: advice, p: p, draws: draws, pmin: pmin, T: T}
+	a.pending = &alblPending{psi: psi, p: p, pi: pi, batch: batch, pmin: pmin, T: a.rounds}
 	return out, nil
 }
 
-// sampleWithout draws k positions without replacement, each draw
-// proportional to p over the positions not yet drawn.
-func sampleWithout(p []float64, k int, rng *rand.Rand) []int {
-	left := append([]float64(nil), p...)
-	out := make([]int, 0, k)
-	for len(out) < k {
+// inclusionProbs returns the inclusion probabilities of a size-k sample
+// proportional to q: pi_j = min(1, c q_j) with c such that sum_j pi_j = k
+// (the items c q_j would push past 1 are capped at 1 and c is recomputed on
+// the rest until none is). If fewer than k items have q_j > 0, those are
+// included surely and the remaining mass is spread evenly over the others.
+func inclusionProbs(q []float64, k int) []float64 {
+	n := len(q)
+	pi := make([]float64, n)
+	capped := make([]bool, n)
+	ncap := 0
+	for {
 		s := 0.0
-		for _, v := range left {
-			s += v
-		}
-		u := rng.Float64() * s
-		j := len(left) - 1
-		for i, v := range left {
-			if u < v {
-				j = i
-				break
+		for j, v := range q {
+			if !capped[j] && v > 0 {
+				s += v
 			}
-			u -= v
 		}
-		for tries := 0; left[j] == 0 && tries < len(left); tries++ { // rounding onto a drawn position
-			j = (j + 1) % len(left)
+		left := float64(k - ncap)
+		if s <= 0 || left <= 0 {
+			break
 		}
-		out = append(out, j)
-		left[j] = 0
+		c := left / s
+		again := false
+		for j, v := range q {
+			if !capped[j] && v > 0 && c*v >= 1 {
+				capped[j], again = true, true
+				ncap++
+			}
+		}
+		if !again {
+			for j, v := range q {
+				if capped[j] {
+					pi[j] = 1
+				} else if v > 0 {
+					pi[j] = c * v
+				}
+			}
+			return pi
+		}
+	}
+	for j := range q {
+		if capped[j] {
+			pi[j] = 1
+		}
+	}
+	if rest, left := n-ncap, k-ncap; left > 0 && rest > 0 {
+		for j := range q {
+			if !capped[j] {
+				pi[j] = float64(left) / float64(rest)
+			}
+		}
+	}
+	return pi
+}
+
+// samplePPS draws k distinct positions with P(j drawn) = pi_j exactly
+// (pi from inclusionProbs, each in [0, 1], summing to k) by systematic
+// sampling: the positions are put in a random order, laid end to end as
+// intervals of length pi_j on [0, k), and the positions whose intervals
+// hold u, u+1, ..., u+k-1 for one uniform u in [0, 1) are drawn. An interval
+// is at most 1 long, so it holds at most one of the points.
+func samplePPS(pi []float64, k int, rng *rand.Rand) []int {
+	order := rng.Perm(len(pi))
+	last := -1 // the last position with pi > 0 closes the line exactly at k
+	for l, j := range order {
+		if pi[j] > 0 {
+			last = l
+		}
+	}
+	u := rng.Float64()
+	out := make([]int, 0, k)
+	taken := make(map[int]bool, k)
+	next, cum := u, 0.0
+	for l, j := range order {
+		if pi[j] <= 0 {
+			continue
+		}
+		cum += pi[j]
+		if l == last {
+			cum = float64(k)
+		}
+		if len(out) < k && next < cum {
+			out = append(out, j)
+			taken[j] = true
+			next++
+		}
+	}
+	// Rounding can leave a point unassigned (never in exact arithmetic): fill
+	// with the most probable positions not drawn.
+	for len(out) < k {
+		b := -1
+		for j, v := range pi {
+			if !taken[j] && v > 0 && (b < 0 || v > pi[b]) {
+				b = j
+			}
+		}
+		if b < 0 {
+			break
+		}
+		out = append(out, b)
+		taken[b] = true
 	}
 	return out
 }
@@ -368,7 +506,7 @@ func init() {
 		Options: []strategies.Option{
 			{Name: "arms", Default: strings.Join(def.Arms, ","), Doc: "comma-separated registered strategies the bandit chooses among"},
 			{Name: "delta", Default: def.Delta, Doc: "EXP4.P confidence parameter"},
-			{Name: "pmin", Default: 0.0, Doc: "minimum play probability; 0 = sqrt(ln N / (K T)), capped at 1/(2K)"},
+			{Name: "pmin", Default: 0.0, Doc: "minimum probability of each arm, at most 1/N; 0 = sqrt(ln N / (N T)) (Hsu & Lin 2015), N arms, T rounds = (budget - init) / k, clamped to 1/N"},
 		},
 		New: func(o strategies.Options) (strategies.Strategy, error) {
 			arms, err := o.String("arms")

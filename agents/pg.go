@@ -69,8 +69,14 @@ func (c PGConfig) Validate() error {
 // and the global state), or with PPO's clipped objective. With dropout > 0
 // the policy is an MC-dropout network (RAL's Bayesian policy): acting
 // averages mc_samples passes and may add bonus x their standard deviation,
-// the policy's own uncertainty; training differentiates one dropout pass per
-// step (the usual MC-dropout approximation of that acting distribution).
+// the policy's own uncertainty. Training is on-policy: each step keeps the
+// dropout masks of the passes it acted with (as the seed they were drawn
+// from), and the update differentiates log pi(action) of exactly the
+// distribution the action was sampled from, the Plackett-Luce distribution
+// of mean + bonus x std over those same passes (SampleLogProb). PPO's ratio
+// uses the same stored passes for the old and the new policy; the old
+// log-probability is the one recorded when acting. A step's gradient costs
+// mc_samples forward and backward passes.
 type PG struct {
 	cfg      PGConfig
 	common   Common
@@ -92,11 +98,65 @@ type PG struct {
 type pgStep struct {
 	X      *mat.Dense
 	Chosen []int
-	Masks  [][]float64
-	V      []float64 // baseline input
+	Seed   uint64      // seed of the acting passes' dropout masks (maskRNG), when Passes > 0
+	Passes int         // dropout passes the agent acted with (0 = the deterministic pass)
+	Legacy [][]float64 // a checkpoint from before Seed: its one stored dropout pass
+	LogP   float64     // log pi(Chosen) under the distribution the agent sampled from
+	V      []float64   // baseline input
 	Reward float64
 	Return float64
 }
+
+// pgMaskStream is the PCG stream of the acting passes' dropout masks.
+const pgMaskStream = 0x6d61736b73 // "masks"
+
+// maskRNG returns the generator of the dropout masks of one acting step;
+// the same seed gives the same masks again in the update.
+func maskRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, pgMaskStream)) }
+
+// actingMasks draws the dropout masks of passes MC passes over m rows (nil
+// without dropout or passes < 1: one deterministic pass).
+func actingMasks(net *MLP, m, passes int, rng *rand.Rand) [][][]float64 {
+	if net.Dropout == 0 || passes < 1 {
+		return nil
+	}
+	out := make([][][]float64, passes)
+	for t := range out {
+		out[t] = net.Masks(m, rng)
+	}
+	return out
+}
+
+// stepPasses returns the dropout masks step s acted with.
+func (p *PG) stepPasses(s pgStep) [][][]float64 {
+	switch {
+	case s.Passes > 0:
+		r, _ := s.X.Dims()
+		return actingMasks(p.net, r, s.Passes, maskRNG(s.Seed))
+	case s.Legacy != nil:
+		return [][][]float64{s.Legacy}
+	}
+	return nil
+}
+
+// maskEntries is the number of dropout-mask entries of step s.
+func (p *PG) maskEntries(s pgStep) int {
+	n := s.Passes
+	if n == 0 && s.Legacy != nil {
+		n = 1
+	}
+	r, _ := s.X.Dims()
+	h := 0
+	for _, w := range p.net.Sizes[1 : len(p.net.Sizes)-1] {
+		h += w
+	}
+	return n * r * h
+}
+
+// pgMaskBudget bounds the dropout-mask entries (float64s) handed to one
+// PolicyGrad call; a batch with more is split into chunks whose losses and
+// gradients are combined as one call over the whole batch would give them.
+var pgMaskBudget = 1 << 22
 
 // NewPG builds an untrained policy-gradient agent.
 func NewPG(c Common, cfg PGConfig) (*PG, error) {
@@ -143,35 +203,11 @@ func (p *PG) BeginEpisode(ep int) {
 }
 
 // scores returns the acting scores of every row of x: one deterministic
-// pass, or for the Bayesian policy the mean (+ bonus x std) of MC passes.
+// pass, or for the Bayesian policy the mean (+ bonus x std) of MC passes
+// whose masks it draws from rng.
 func scores(net *MLP, x *mat.Dense, passes int, bonus float64, rng *rand.Rand) ([]float64, error) {
 	m, _ := x.Dims()
-	if net.Dropout == 0 || passes < 1 {
-		out, err := net.Forward(x, nil)
-		if err != nil {
-			return nil, err
-		}
-		return mat.Col(nil, 0, out), nil
-	}
-	sum, sq := make([]float64, m), make([]float64, m)
-	for t := 0; t < passes; t++ {
-		out, err := net.Forward(x, net.Masks(m, rng))
-		if err != nil {
-			return nil, err
-		}
-		for i := 0; i < m; i++ {
-			v := out.At(i, 0)
-			sum[i] += v
-			sq[i] += v * v
-		}
-	}
-	s := make([]float64, m)
-	for i := range s {
-		mean := sum[i] / float64(passes)
-		std := math.Sqrt(math.Max(0, sq[i]/float64(passes)-mean*mean))
-		s[i] = mean + bonus*std
-	}
-	return s, nil
+	return passScores(net, x, actingMasks(net, m, passes, rng), bonus)
 }
 
 // Act scores the candidates and draws obs.K of them (Gumbel-top-k), or
@@ -186,7 +222,15 @@ func (p *PG) Act(ctx context.Context, obs envs.Observation) ([]int, error) {
 		return nil, fmt.Errorf("pg: %w", err)
 	}
 	x := inputs(f, m)
-	s, err := scores(p.net, x, p.cfg.MCSamples, p.cfg.Bonus, p.rng)
+	// The Bayesian policy's passes draw their masks from a seed of their
+	// own, so that the update can redraw exactly these masks.
+	var seed uint64
+	var passes [][][]float64
+	if p.net.Dropout > 0 && p.cfg.MCSamples > 0 {
+		seed = p.rng.Uint64()
+		passes = actingMasks(p.net, m, p.cfg.MCSamples, maskRNG(seed))
+	}
+	s, err := passScores(p.net, x, passes, p.cfg.Bonus)
 	if err != nil {
 		return nil, fmt.Errorf("pg: %w", err)
 	}
@@ -203,7 +247,8 @@ func (p *PG) Act(ctx context.Context, obs envs.Observation) ([]int, error) {
 		out[i] = obs.Candidates[j]
 	}
 	if !p.greedy {
-		p.traj = append(p.traj, pgStep{X: x, Chosen: pos, Masks: p.net.Masks(m, p.rng), V: summary(f, m)})
+		p.traj = append(p.traj, pgStep{X: x, Chosen: pos, Seed: seed, Passes: len(passes),
+			LogP: PLLogProb(s, pos, tau), V: summary(f, m)})
 	}
 	return out, nil
 }
@@ -261,25 +306,26 @@ func (p *PG) update() (map[string]float64, error) {
 			adv[i] = (adv[i] - m) / (sd + 1e-8)
 		}
 	}
+	// Every sample carries the dropout passes it acted with, and PPO's old
+	// log-probability is the one of the distribution it was drawn from.
 	samples := make([]PLSample, n)
 	for i, s := range p.batch {
-		samples[i] = PLSample{X: s.X, Chosen: s.Chosen, Masks: s.Masks, Adv: adv[i]}
+		samples[i] = PLSample{X: s.X, Chosen: s.Chosen, Adv: adv[i], OldLogP: s.LogP}
 	}
-	loss := PGLoss{Algo: p.cfg.Algo, Clip: p.cfg.Clip, Temperature: p.cfg.Temperature, Entropy: p.cfg.Entropy}
+	loss := p.loss()
+	chunks := p.chunks()
+	if len(chunks) == 1 {
+		for i, s := range p.batch {
+			samples[i].Passes = p.stepPasses(s)
+		}
+	}
 	steps := 1
 	if p.cfg.Algo == "ppo" {
 		steps = p.cfg.PPOEpochs
-		for i := range samples {
-			out, err := p.net.Forward(samples[i].X, samples[i].Masks)
-			if err != nil {
-				return nil, err
-			}
-			samples[i].OldLogP = PLLogProb(mat.Col(nil, 0, out), samples[i].Chosen, p.cfg.Temperature)
-		}
 	}
 	var pl, vl float64
 	for s := 0; s < steps; s++ {
-		l, grads, err := p.common.Backend.PolicyGrad(p.net, samples, loss)
+		l, grads, err := p.policyGrad(samples, chunks, loss)
 		if err != nil {
 			return nil, fmt.Errorf("pg update: %w", err)
 		}
@@ -301,6 +347,72 @@ func (p *PG) update() (map[string]float64, error) {
 	return map[string]float64{"policy_loss": pl, "baseline_loss": vl, "updates": float64(p.updates)}, nil
 }
 
+// loss is the policy-gradient objective of the configuration.
+func (p *PG) loss() PGLoss {
+	return PGLoss{Algo: p.cfg.Algo, Clip: p.cfg.Clip, Temperature: p.cfg.Temperature, Entropy: p.cfg.Entropy, Bonus: p.cfg.Bonus}
+}
+
+// chunks splits the batch into consecutive ranges of at most pgMaskBudget
+// dropout-mask entries (one range without dropout).
+func (p *PG) chunks() [][2]int {
+	var out [][2]int
+	start, size := 0, 0
+	for i, s := range p.batch {
+		e := p.maskEntries(s)
+		if i > start && size+e > pgMaskBudget {
+			out = append(out, [2]int{start, i})
+			start, size = i, 0
+		}
+		size += e
+	}
+	return append(out, [2]int{start, len(p.batch)})
+}
+
+// policyGrad is the backend's PolicyGrad over all samples. With one chunk
+// the samples already hold their passes; otherwise each chunk's passes are
+// redrawn from their seeds for its call and dropped after it, and the
+// chunks' mean losses and gradients are weighted by their sizes.
+func (p *PG) policyGrad(samples []PLSample, chunks [][2]int, loss PGLoss) (float64, [][]float64, error) {
+	if len(chunks) == 1 {
+		return p.common.Backend.PolicyGrad(p.net, samples, loss)
+	}
+	var total float64
+	var grads [][]float64
+	for _, c := range chunks {
+		part := samples[c[0]:c[1]]
+		for i := range part {
+			part[i].Passes = p.stepPasses(p.batch[c[0]+i])
+		}
+		l, g, err := p.common.Backend.PolicyGrad(p.net, part, loss)
+		for i := range part {
+			part[i].Passes = nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		w := float64(len(part)) / float64(len(samples))
+		total += w * l
+		if grads == nil {
+			grads = make([][]float64, len(g))
+			for k := range g {
+				grads[k] = make([]float64, len(g[k]))
+			}
+		}
+		if len(g) != len(grads) {
+			return 0, nil, fmt.Errorf("policy gradient: %d parameter slices, then %d", len(grads), len(g))
+		}
+		for k := range g {
+			if len(g[k]) != len(grads[k]) {
+				return 0, nil, fmt.Errorf("policy gradient: slice %d has %d entries, then %d", k, len(grads[k]), len(g[k]))
+			}
+			for i, v := range g[k] {
+				grads[k][i] += w * v
+			}
+		}
+	}
+	return total, grads, nil
+}
+
 // Policy returns the agent's policy file.
 func (p *PG) Policy(info TrainInfo) *PolicyFile {
 	cfg := p.cfg
@@ -320,12 +432,15 @@ type pgCheckpoint struct {
 }
 
 type pgJSON struct {
-	Rows   int         `json:"rows"`
-	X      []float64   `json:"x"`
-	Chosen []int       `json:"chosen"`
-	Masks  [][]float64 `json:"masks"`
-	V      []float64   `json:"v"`
-	Return float64     `json:"return"`
+	Rows     int         `json:"rows"`
+	X        []float64   `json:"x"`
+	Chosen   []int       `json:"chosen"`
+	MaskSeed uint64      `json:"mask_seed,omitempty"` // seed of the acting passes' dropout masks
+	Passes   int         `json:"passes,omitempty"`    // acting passes (0 = deterministic)
+	LogP     *float64    `json:"logp,omitempty"`      // log pi(chosen) when acting
+	Masks    [][]float64 `json:"masks,omitempty"`     // checkpoints before mask_seed: one dropout pass
+	V        []float64   `json:"v"`
+	Return   float64     `json:"return"`
 }
 
 // Checkpoint serialises the networks, optimiser states and the pending batch.
@@ -337,7 +452,9 @@ func (p *PG) Checkpoint() ([]byte, error) {
 		for i := 0; i < r; i++ {
 			x = append(x, s.X.RawRowView(i)...)
 		}
-		ck.Batch = append(ck.Batch, pgJSON{Rows: r, X: x, Chosen: s.Chosen, Masks: s.Masks, V: s.V, Return: s.Return})
+		lp := s.LogP
+		ck.Batch = append(ck.Batch, pgJSON{Rows: r, X: x, Chosen: s.Chosen, MaskSeed: s.Seed, Passes: s.Passes, LogP: &lp,
+			Masks: s.Legacy, V: s.V, Return: s.Return})
 	}
 	return json.Marshal(ck)
 }
@@ -368,7 +485,29 @@ func (p *PG) Restore(b []byte) error {
 		if s.Rows < 1 || len(s.X)%s.Rows != 0 {
 			return fmt.Errorf("pg checkpoint: bad batch entry")
 		}
-		p.batch = append(p.batch, pgStep{X: mat.NewDense(s.Rows, len(s.X)/s.Rows, s.X), Chosen: s.Chosen, Masks: s.Masks, V: s.V, Return: s.Return})
+		st := pgStep{X: mat.NewDense(s.Rows, len(s.X)/s.Rows, s.X), Chosen: s.Chosen, Seed: s.MaskSeed, Passes: s.Passes,
+			Legacy: s.Masks, V: s.V, Return: s.Return}
+		if s.Passes < 0 || s.Passes > 0 && (net.Dropout == 0 || s.Masks != nil) || len(s.Chosen) == 0 || len(s.Chosen) > s.Rows {
+			return fmt.Errorf("pg checkpoint: bad batch entry")
+		}
+		for _, c := range s.Chosen {
+			if c < 0 || c >= s.Rows {
+				return fmt.Errorf("pg checkpoint: bad batch entry")
+			}
+		}
+		if s.LogP != nil {
+			st.LogP = *s.LogP
+		} else {
+			// A checkpoint from before the acting log-probability was
+			// recorded: the weights are still those the batch acted with;
+			// its one stored dropout pass stands for the acting passes.
+			lp, err := SampleLogProb(net, PLSample{X: st.X, Chosen: st.Chosen, Passes: p.stepPasses(st)}, p.loss())
+			if err != nil {
+				return fmt.Errorf("pg checkpoint: %w", err)
+			}
+			st.LogP = lp
+		}
+		p.batch = append(p.batch, st)
 	}
 	return nil
 }

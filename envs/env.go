@@ -148,11 +148,14 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 
 // Record is what one round leaves in the results: one JSON line.
 type Record struct {
-	Round        int     `json:"round"`
-	Labels       int     `json:"labels"`
-	TestAcc      Float   `json:"test_acc"`
-	TestLoss     Float   `json:"test_loss"`
-	ValAcc       Float   `json:"val_acc"`
+	Round    int   `json:"round"`
+	Labels   int   `json:"labels"`
+	TestAcc  Float `json:"test_acc"`
+	TestLoss Float `json:"test_loss"`
+	ValAcc   Float `json:"val_acc"`
+	// HoldoutAcc is the accuracy on the round's held-out share of the labeled
+	// set (learner.train.holdout), omitted without one.
+	HoldoutAcc   *Float  `json:"holdout_acc,omitempty"`
 	Reward       Float   `json:"reward"`
 	TrainSeconds float64 `json:"train_seconds"`
 	EvalSeconds  float64 `json:"eval_seconds"`
@@ -189,7 +192,7 @@ type Observation struct {
 	Unlabeled   int           // size of the whole unlabeled pool
 	BudgetUsed  int           // labels revealed so far
 	Budget      int           // total label budget
-	ValAcc      float64       // current validation accuracy (NaN without a validation set)
+	ValAcc      float64       // held-out accuracy the policy may see: the free validation split's (split.val_counts: false), else the labeled holdout's, else NaN
 	ClassCounts []int         // labeled class histogram
 	Model       *learner.Memo // the fitted learner, with per-round capability cache
 	RNG         *rand.Rand    // the agent's randomness for this step
@@ -212,7 +215,8 @@ type Env struct {
 	labeled   []int
 	labeledY  []int
 	isLabeled map[int]bool
-	valAcc    float64
+	valAcc    float64 // accuracy on the validation split (rewards), NaN without one
+	obsAcc    float64 // held-out accuracy the observation shows (see Observation.ValAcc)
 	cands     []int
 	done      EndReason
 	started   bool
@@ -221,6 +225,9 @@ type Env struct {
 
 	initMode string          // the init_mode initSel serves
 	initSel  InitialSelector // cold-start selector for initMode, or nil
+
+	holdout       float64 // share of the labeled set held out to stop early on (no free validation)
+	valRewardOnly bool    // the validation split rewards a training episode only; fits never see it
 }
 
 // InitialSelector chooses the initial labeled set from the pool's raw inputs
@@ -240,6 +247,22 @@ func WithInitialSelector(mode string, sel InitialSelector) Option {
 	return func(e *Env) { e.initMode, e.initSel = mode, sel }
 }
 
+// WithHoldout makes every fit hold out frac of the labeled set, stratified
+// by class and drawn afresh each round from the run seed, as the set it
+// stops early on (learner.train.holdout). It has no effect while the split's
+// validation set is free for fitting.
+func WithHoldout(frac float64) Option {
+	return func(e *Env) { e.holdout = frac }
+}
+
+// WithValidationForRewardOnly keeps the split's validation set out of every
+// fit (no early stopping on it) and out of the observations: it only
+// measures the rewards of a training episode, a simulation in which
+// held-out labels may shape the agent's learning but never its inputs.
+func WithValidationForRewardOnly() Option {
+	return func(e *Env) { e.valRewardOnly = true }
+}
+
 // New builds an environment; it validates the config and the split.
 func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Config, opts ...Option) (*Env, error) {
 	var o Env
@@ -249,6 +272,9 @@ func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Co
 	var cold []string
 	if o.initSel != nil {
 		cold = append(cold, o.initMode)
+	}
+	if o.holdout < 0 || o.holdout > 0.5 {
+		return nil, fmt.Errorf("learner.train.holdout: must be in [0, 0.5], got %g", o.holdout)
 	}
 	if err := cfg.Validate(len(split.Pool), data.NumClasses, cold...); err != nil {
 		return nil, err
@@ -261,7 +287,7 @@ func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Co
 		m = learner.NewMemo(l)
 	}
 	return &Env{cfg: cfg, data: data, split: split, model: m, oracle: NewOracle(data.Y, split.Pool),
-		initMode: o.initMode, initSel: o.initSel}, nil
+		initMode: o.initMode, initSel: o.initSel, holdout: o.holdout, valRewardOnly: o.valRewardOnly}, nil
 }
 
 // Oracle returns the episode's oracle (for its query count).
@@ -313,6 +339,7 @@ func (e *Env) Reset(ctx context.Context, seed uint64) (Observation, Record, erro
 		return Observation{}, Record{}, err
 	}
 	e.valAcc = float64(rec.ValAcc)
+	e.obsAcc = e.observedAcc(rec)
 	rec.Reward = Float(math.NaN())
 	e.updateDone()
 	obs := e.observe()
@@ -396,10 +423,10 @@ func (e *Env) reveal(idx []int) error {
 // fitAndEvaluate refits the learner on the labeled set and evaluates it on the test split.
 func (e *Env) fitAndEvaluate(ctx context.Context, chosen []int) (Record, error) {
 	rec := Record{Round: e.round, Labels: len(e.labeled), Chosen: append([]int(nil), chosen...)}
-	val := learner.Labeled{Idx: e.split.Val, Y: gather(e.data.Y, e.split.Val)}
 	train := learner.Labeled{Idx: append([]int(nil), e.labeled...), Y: append([]int(nil), e.labeledY...)}
+	fit, stop := e.fitSets(train, e.round)
 	t0 := time.Now()
-	st, info, err := e.train(ctx, train, val, RNG(e.seed, e.round, "fit").Uint64())
+	st, info, err := e.train(ctx, fit, stop, RNG(e.seed, e.round, "fit").Uint64())
 	if err != nil {
 		return rec, fmt.Errorf("round %d: fitting the learner on %d labels: %w", e.round, len(e.labeled), err)
 	}
@@ -414,9 +441,8 @@ func (e *Env) fitAndEvaluate(ctx context.Context, chosen []int) (Record, error) 
 		}
 		rec.Info[k] = v
 	}
-	rec.ValAcc = Float(st.ValAcc)
-	if len(e.split.Val) == 0 {
-		rec.ValAcc = Float(math.NaN())
+	if err := e.heldOutAccuracy(ctx, st, stop, &rec); err != nil {
+		return rec, fmt.Errorf("round %d: %w", e.round, err)
 	}
 	t1 := time.Now()
 	acc, loss, err := Evaluate(ctx, e.model, e.split.Test, gather(e.data.Y, e.split.Test))
@@ -426,6 +452,60 @@ func (e *Env) fitAndEvaluate(ctx context.Context, chosen []int) (Record, error) 
 	rec.EvalSeconds = time.Since(t1).Seconds()
 	rec.TestAcc, rec.TestLoss = Float(acc), Float(loss)
 	return rec, nil
+}
+
+// valFree reports whether the fits may use the validation split (a paper's
+// protocol with free validation labels, or a test's bare environment).
+func (e *Env) valFree() bool { return len(e.split.Val) > 0 && !e.valRewardOnly }
+
+// fitSets splits the labeled set of a round into what the learner fits and
+// what it stops early on: the free validation split, else a stratified
+// holdout of the labeled set (WithHoldout), else nothing (a fixed schedule).
+func (e *Env) fitSets(train learner.Labeled, round int) (fit, stop learner.Labeled) {
+	switch {
+	case e.valFree():
+		return train, learner.Labeled{Idx: e.split.Val, Y: gather(e.data.Y, e.split.Val)}
+	case e.holdout > 0:
+		return learner.StratifiedSplit(train, e.holdout, RNG(e.seed, round, "holdout"))
+	}
+	return train, learner.Labeled{}
+}
+
+// heldOutAccuracy fills the record's validation accuracy (the split's, for
+// rewards) and holdout accuracy after a fit that stopped on stop.
+func (e *Env) heldOutAccuracy(ctx context.Context, st learner.FitStats, stop learner.Labeled, rec *Record) error {
+	rec.ValAcc = Float(math.NaN())
+	switch {
+	case e.valFree():
+		rec.ValAcc = Float(st.ValAcc)
+	case len(e.split.Val) > 0:
+		acc, _, err := Evaluate(ctx, e.model, e.split.Val, gather(e.data.Y, e.split.Val))
+		if err != nil {
+			return fmt.Errorf("evaluating on the validation split: %w", err)
+		}
+		rec.ValAcc = Float(acc)
+	}
+	if stop.Len() > 0 && !e.valFree() {
+		acc, _, err := Evaluate(ctx, e.model, stop.Idx, stop.Y)
+		if err != nil {
+			return fmt.Errorf("evaluating on the labeled holdout: %w", err)
+		}
+		h := Float(acc)
+		rec.HoldoutAcc = &h
+	}
+	return nil
+}
+
+// observedAcc is the held-out accuracy an observation may carry after the
+// round of rec (see Observation.ValAcc).
+func (e *Env) observedAcc(rec Record) float64 {
+	switch {
+	case e.valFree():
+		return float64(rec.ValAcc)
+	case rec.HoldoutAcc != nil:
+		return float64(*rec.HoldoutAcc)
+	}
+	return math.NaN()
 }
 
 // Evaluate returns accuracy and mean negative log-likelihood of l on (idx, y).
@@ -517,7 +597,7 @@ func (e *Env) observe() Observation {
 	}
 	return Observation{
 		Round: e.round + 1, K: k, Candidates: cands, Labeled: append([]int(nil), e.labeled...),
-		Unlabeled: len(unl), BudgetUsed: e.oracle.Count(), Budget: e.cfg.Budget, ValAcc: e.valAcc,
+		Unlabeled: len(unl), BudgetUsed: e.oracle.Count(), Budget: e.cfg.Budget, ValAcc: e.obsAcc,
 		ClassCounts: counts, Model: e.model, RNG: RNG(e.seed, e.round+1, "agent"),
 		InitSize: e.cfg.InitSize, LabeledY: append([]int(nil), e.labeledY...),
 	}
@@ -583,6 +663,7 @@ func (e *Env) Step(ctx context.Context, action []int) (Observation, float64, End
 	reward := e.reward(float64(rec.ValAcc)-e.valAcc, randomGain, prevLabels, &rec)
 	rec.Reward = Float(reward)
 	e.valAcc = float64(rec.ValAcc)
+	e.obsAcc = e.observedAcc(rec)
 	e.updateDone()
 	obs := e.observe()
 	if err := e.attach(ctx, &obs); err != nil {
@@ -599,12 +680,16 @@ type State struct {
 	Labels   []int  `json:"labels"`
 	ValAcc   Float  `json:"val_acc"`
 	Revealed int    `json:"revealed"`
+	// ObsAcc is the held-out accuracy the next observation shows; nil in
+	// checkpoints written before it existed (then ValAcc, as they showed).
+	ObsAcc *Float `json:"obs_acc,omitempty"`
 }
 
 // State snapshots the episode.
 func (e *Env) State() State {
+	obs := Float(e.obsAcc)
 	return State{Seed: e.seed, Round: e.round, Labeled: append([]int(nil), e.labeled...),
-		Labels: append([]int(nil), e.labeledY...), ValAcc: Float(e.valAcc), Revealed: e.oracle.Count()}
+		Labels: append([]int(nil), e.labeledY...), ValAcc: Float(e.valAcc), Revealed: e.oracle.Count(), ObsAcc: &obs}
 }
 
 // Restore puts the episode back into a saved state; the caller loads the
@@ -627,6 +712,10 @@ func (e *Env) Restore(s State) (Observation, error) {
 	e.labeled = append([]int(nil), s.Labeled...)
 	e.labeledY = append([]int(nil), s.Labels...)
 	e.valAcc = float64(s.ValAcc)
+	e.obsAcc = e.valAcc
+	if s.ObsAcc != nil {
+		e.obsAcc = float64(*s.ObsAcc)
+	}
 	e.model.Reset()
 	e.updateDone()
 	return e.observe(), nil

@@ -46,24 +46,25 @@ func (e *Env) counterfactualGain(ctx context.Context, k int) (float64, error) {
 		train.Idx = append(train.Idx, i)
 		train.Y = append(train.Y, e.data.Y[i]) // simulation only: not charged to the oracle
 	}
-	val := learner.Labeled{Idx: e.split.Val, Y: gather(e.data.Y, e.split.Val)}
 	restore, err := e.preserveLearner()
 	if err != nil {
 		return 0, fmt.Errorf("relative reward: %w", err)
 	}
-	// The same fit seed as the real refit, so the two differ only in the batch.
-	st, ferr := e.model.Fit(ctx, train, val, RNG(e.seed, e.round+1, "fit").Uint64())
+	// The same fit seed and held-out split as the real refit, so the two
+	// differ only in the batch.
+	fit, stop := e.fitSets(train, e.round+1)
+	st, ferr := e.model.Fit(ctx, fit, stop, RNG(e.seed, e.round+1, "fit").Uint64())
+	var rec Record
+	if ferr == nil {
+		ferr = e.heldOutAccuracy(ctx, st, stop, &rec)
+	}
 	if err := restore(); err != nil {
 		return 0, fmt.Errorf("relative reward: restoring the learner: %w", err)
 	}
 	if ferr != nil {
 		return 0, fmt.Errorf("relative reward: counterfactual fit: %w", ferr)
 	}
-	acc := st.ValAcc
-	if len(e.split.Val) == 0 {
-		acc = math.NaN()
-	}
-	return acc - e.valAcc, nil
+	return float64(rec.ValAcc) - e.valAcc, nil
 }
 
 // preserveLearner saves the learner's fitted state and returns the function

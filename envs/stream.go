@@ -43,7 +43,7 @@ type Stream struct {
 }
 
 // NewStream builds a stream-based environment over the same pieces as New.
-func NewStream(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Config, sc StreamConfig) (*Stream, error) {
+func NewStream(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Config, sc StreamConfig, opts ...Option) (*Stream, error) {
 	if cfg.Reward == RewardRelative {
 		return nil, fmt.Errorf("al.reward: relative is pool-based only; the stream-based env uses raw")
 	}
@@ -53,7 +53,7 @@ func NewStream(data *datasets.Dataset, split datasets.Split, l learner.Learner, 
 	if sc.Length < 0 || sc.Reference < 0 {
 		return nil, fmt.Errorf("stream: length and reference must be >= 0")
 	}
-	e, err := New(data, split, l, cfg)
+	e, err := New(data, split, l, cfg, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Stream) observe(ctx context.Context) (Observation, error) {
 	}
 	obs := Observation{
 		Round: e.round + 1, Labeled: append([]int(nil), e.labeled...), BudgetUsed: e.oracle.Count(),
-		Budget: e.cfg.Budget, ValAcc: e.valAcc, ClassCounts: counts, Model: e.model,
+		Budget: e.cfg.Budget, ValAcc: e.obsAcc, ClassCounts: counts, Model: e.model,
 		RNG: RNG(e.seed, s.pos, "stream-agent"), InitSize: e.cfg.InitSize,
 		LabeledY: append([]int(nil), e.labeledY...), Unlabeled: len(e.split.Pool) - len(e.labeled),
 	}
@@ -192,6 +192,7 @@ func (s *Stream) Step(ctx context.Context, label bool) (Observation, float64, En
 		}
 		r.Reward = Float(reward)
 		e.valAcc = float64(r.ValAcc)
+		e.obsAcc = e.observedAcc(r)
 		s.pending, s.prevLab = nil, len(e.labeled)
 		rec = &r
 	}

@@ -309,7 +309,7 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 			return "", err
 		}
 		seed := envs.RNG(a.Seed, ep, "episode").Uint64()
-		res, err := runTrainingEpisode(ctx, a, cfg.AL, data, split, l, tr, ep, seed)
+		res, err := runTrainingEpisode(ctx, a, cfg.AL, data, split, l, tr, ep, seed, trainingEnvOptions(cfg)...)
 		_ = l.Close()
 		if err != nil {
 			return "", err
@@ -371,13 +371,21 @@ func newTrainer(a AgentConfig, c agents.Common) (agents.Trainer, error) {
 	return nil, fmt.Errorf("agent.name: %q is not one of pg, dqn, bandit", a.Name)
 }
 
-func runTrainingEpisode(ctx context.Context, a AgentConfig, al envs.Config, data *datasets.Dataset, split datasets.Split, l learner.Learner, tr agents.Trainer, ep int, seed uint64) (agents.EpisodeResult, error) {
+// trainingEnvOptions are the options of a training episode's env: the
+// source split's validation labels measure rewards only (a simulation may
+// reward from held-out labels, but the learner and the policy's inputs see
+// what an evaluation run would), and fits hold out what the evaluation's do.
+func trainingEnvOptions(cfg Config) []envs.Option {
+	return []envs.Option{envs.WithValidationForRewardOnly(), envs.WithHoldout(cfg.Learner.Train.Holdout)}
+}
+
+func runTrainingEpisode(ctx context.Context, a AgentConfig, al envs.Config, data *datasets.Dataset, split datasets.Split, l learner.Learner, tr agents.Trainer, ep int, seed uint64, opts ...envs.Option) (agents.EpisodeResult, error) {
 	al.Reward, al.RewardArea = a.trainingReward(), a.RewardArea
 	if a.Candidates > 0 {
 		al.Candidates = a.Candidates
 	}
 	if st, ok := tr.(agents.StreamTrainer); ok && a.Name == agents.KindDQN {
-		env, err := envs.NewStream(data, split, l, al, a.Stream)
+		env, err := envs.NewStream(data, split, l, al, a.Stream, opts...)
 		if err != nil {
 			return agents.EpisodeResult{}, err
 		}
@@ -387,7 +395,7 @@ func runTrainingEpisode(ctx context.Context, a AgentConfig, al envs.Config, data
 	if !ok {
 		return agents.EpisodeResult{}, fmt.Errorf("agent %s cannot act in the pool-based env", a.Name)
 	}
-	env, err := envs.New(data, split, l, al)
+	env, err := envs.New(data, split, l, al, opts...)
 	if err != nil {
 		return agents.EpisodeResult{}, err
 	}

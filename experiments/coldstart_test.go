@@ -40,11 +40,12 @@ func TestRunTypiClustInitAndDiversityStrategies(t *testing.T) {
 	cfg := runTestConfig(t)
 	cfg.Seeds = []uint64{3}
 	cfg.AL.InitMode = "typiclust"
-	cfg.AL.InitOptions = map[string]any{"knn": 5}
+	cfg.AL.InitOptions = map[string]any{"knn": 5, "features": "inputs"}
 	cfg.AL.Budget = 14
 	cfg.Strategies = []StrategyConfig{
 		{Name: "coreset"}, {Name: "kmeans"}, {Name: "badge"}, {Name: "dbal_kmeans"},
-		{Name: "discriminative", Options: map[string]any{"epochs": 20}}, {Name: "dfal"}, {Name: "typiclust"},
+		{Name: "discriminative", Options: map[string]any{"epochs": 20}}, {Name: "deepfool"},
+		{Name: "typiclust", Options: map[string]any{"features": "inputs"}},
 	}
 	res, err := Run(context.Background(), cfg, Options{})
 	if err != nil {
@@ -73,5 +74,34 @@ func TestRunTypiClustInitAndDiversityStrategies(t *testing.T) {
 	}
 	if len(init0) != 6 {
 		t.Errorf("initial set %v, want 6 samples", init0)
+	}
+}
+
+func TestTypiClustSelfSupervisedNeedsAPretrainingBackend(t *testing.T) {
+	// The test learner cannot pre-train by DeepCluster: features:
+	// selfsupervised (the default) stops the run at its start, per-round and
+	// at the cold start alike, with an error naming the fallback.
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"strategy", func(c *Config) { c.Strategies = []StrategyConfig{{Name: "typiclust"}} }, "typiclust"},
+		{"prefilter", func(c *Config) {
+			c.Strategies = []StrategyConfig{{Name: "prefilter", Options: map[string]any{"first": "entropy", "then": "typiclust", "keep": 8}}}
+		}, "typiclust"},
+		{"cold start", func(c *Config) { c.AL.InitMode = "typiclust" }, "al.init_mode typiclust"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := runTestConfig(t)
+			cfg.Seeds = []uint64{1}
+			cfg.Strategies = []StrategyConfig{{Name: "random"}}
+			tc.mod(&cfg)
+			_, err := Run(context.Background(), cfg, Options{})
+			if err == nil || !strings.Contains(err.Error(), "features: inputs") || !strings.Contains(err.Error(), tc.want) ||
+				!strings.Contains(err.Error(), "DeepCluster") {
+				t.Fatalf("err = %v, want one naming %s, DeepCluster and features: inputs", err, tc.want)
+			}
+		})
 	}
 }

@@ -46,8 +46,80 @@ type Config struct {
 // SplitConfig sizes the data splits; 0 for pool or test means all that remain.
 type SplitConfig struct {
 	Pool int `yaml:"pool"`
+	// Val is a labeled validation split outside the pool. Its labels are not
+	// bought through the oracle, so an evaluation run may hold one only to
+	// reproduce a paper's protocol, saying so with val_counts: false; every
+	// output then names the free labels. 0 (the default) = none.
 	Val  int `yaml:"val"`
 	Test int `yaml:"test"`
+	// ValCounts must be false, explicitly, whenever val > 0: the validation
+	// labels are free (outside the budget and the curves' x axis). nil reads
+	// as false only in the config.yaml of a run made before the key existed.
+	ValCounts *bool `yaml:"val_counts,omitempty"`
+}
+
+// FreeVal is the number of labeled validation samples the runs use outside
+// the budget (0 under the budget-honest protocol).
+func (s SplitConfig) FreeVal() int {
+	if s.Val > 0 && (s.ValCounts == nil || !*s.ValCounts) {
+		return s.Val
+	}
+	return 0
+}
+
+// FreeValNote is the phrase every output adds to its title when the runs
+// use free validation labels ("plus 500 free validation labels"), else "".
+func FreeValNote(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("plus %d free validation labels", n)
+}
+
+// ProtocolNote is how outputs describe the runs' label use: "budget-honest"
+// or "plus N free validation labels".
+func (s SplitConfig) ProtocolNote() string {
+	if n := s.FreeVal(); n > 0 {
+		return FreeValNote(n)
+	}
+	return "budget-honest"
+}
+
+// TitleNote appends ", plus N free validation labels" to a title when the
+// runs used free validation labels; honest runs keep the title as it is.
+func (s SplitConfig) TitleNote(title string) string {
+	if n := s.FreeVal(); n > 0 {
+		return title + ", " + FreeValNote(n)
+	}
+	return title
+}
+
+// validate checks the split sizes and the honest-protocol rule.
+func (s SplitConfig) validate(tc learner.TrainConfig) []error {
+	var errs []error
+	if s.Pool < 0 || s.Val < 0 || s.Test < 0 {
+		errs = append(errs, fmt.Errorf("split: sizes must be >= 0"))
+	}
+	switch {
+	case s.Val > 0 && s.ValCounts == nil:
+		errs = append(errs, fmt.Errorf("split.val: %d labeled validation samples would be used outside the label budget; "+
+			"set split.val: 0 and stop early on a share of the labeled set (learner.train.holdout, e.g. 0.2) or train a fixed schedule (learner.train.patience: 0), "+
+			"or, to reproduce a paper's protocol, say split.val_counts: false (every output then reads \"%s\")", s.Val, FreeValNote(s.Val)))
+	case s.Val > 0 && *s.ValCounts:
+		errs = append(errs, fmt.Errorf("split.val_counts: true with split.val %d is not supported (a validation split is never bought through the oracle); "+
+			"use learner.train.holdout to stop early on a share of the labeled set, which the budget counts, or split.val_counts: false", s.Val))
+	}
+	if tc.Holdout < 0 || tc.Holdout > 0.5 {
+		errs = append(errs, fmt.Errorf("learner.train.holdout: must be in [0, 0.5] (a share of the labeled set), got %g", tc.Holdout))
+	}
+	if s.Val > 0 && tc.Holdout > 0 {
+		errs = append(errs, fmt.Errorf("learner.train.holdout: %g with split.val %d: early stopping uses the validation split; set one of them to 0", tc.Holdout, s.Val))
+	}
+	if tc.Patience > 0 && s.Val == 0 && tc.Holdout == 0 {
+		errs = append(errs, fmt.Errorf("learner.train.patience: %d asks for early stopping but no labels are held out to stop on (split.val and learner.train.holdout are 0); "+
+			"set learner.train.holdout (e.g. 0.2, a share of the labeled set, counted in the budget) or learner.train.patience: 0 for a fixed schedule", tc.Patience))
+	}
+	return errs
 }
 
 // StrategyConfig names a registered strategy and its options.
@@ -82,7 +154,7 @@ func Default() Config {
 		Name:       "experiment",
 		Seeds:      []uint64{0},
 		Data:       datasets.Source{Name: "mnist"},
-		Split:      SplitConfig{Pool: 0, Val: 1000, Test: 0},
+		Split:      SplitConfig{Pool: 0, Val: 0, Test: 0},
 		AL:         envs.DefaultConfig(),
 		Learner:    learner.DefaultConfig(),
 		Strategies: []StrategyConfig{{Name: "entropy"}, {Name: "random"}},
@@ -156,6 +228,17 @@ func Parse(name string, data []byte, sets []string) (Config, error) {
 	return cfg, nil
 }
 
+// ParseRun is Parse on the config.yaml of a run. A run made before
+// split.val_counts existed and that held a validation split used its labels
+// for free: it reads as split.val_counts: false, which it was.
+func ParseRun(name string, data []byte) (Config, error) {
+	var sets []string
+	if c, err := DecodeConfig(name, data); err == nil && c.Split.Val > 0 && c.Split.ValCounts == nil {
+		sets = append(sets, "split.val_counts=false")
+	}
+	return Parse(name, data, sets)
+}
+
 // DecodeConfig decodes config text strictly over the defaults without
 // validating it: for reading the config.yaml of a finished run, whose
 // strategy may not be registered in this binary.
@@ -225,9 +308,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("targets[%d]: %g is not an accuracy in (0, 1]", i, t))
 		}
 	}
-	if c.Split.Pool < 0 || c.Split.Val < 0 || c.Split.Test < 0 {
-		errs = append(errs, fmt.Errorf("split: sizes must be >= 0"))
-	}
+	errs = append(errs, c.Split.validate(c.Learner.Train)...)
 	if err := c.Stopping.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -236,8 +317,8 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.NASEnabled() && c.NAS.Search && c.NAS.Holdout == 0 && c.Split.Val == 0 {
-		errs = append(errs, fmt.Errorf("nas.holdout: 0 scores the architecture candidates on the validation split, but split.val is 0; set nas.holdout (e.g. 0.2) or split.val"))
+	if c.NASEnabled() && c.NAS.Search && c.NAS.Holdout == 0 {
+		errs = append(errs, fmt.Errorf("nas.holdout: 0 would score the architecture candidates on labels outside the budget; Active-iNAS chooses on a held-out share of the labeled set: set nas.holdout (e.g. 0.2)"))
 	}
 	if c.NASEnabled() && c.Mode == ModeFast {
 		errs = append(errs, fmt.Errorf("nas.enabled: Active-iNAS trains whole networks, fast mode a head on frozen embeddings; use mode: full or nas.enabled: false"))

@@ -189,7 +189,7 @@ func RunTask(ctx context.Context, dir string, attempt int, opt Options) (RunResu
 	if err != nil {
 		return RunResult{Dir: dir}, fmt.Errorf("run folder %s: %w", dir, err)
 	}
-	cfg, err := Parse(filepath.Join(dir, "config.yaml"), b, nil)
+	cfg, err := ParseRun(filepath.Join(dir, "config.yaml"), b)
 	if err != nil {
 		return RunResult{Dir: dir}, err
 	}

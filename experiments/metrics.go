@@ -28,6 +28,11 @@ type Summary struct {
 	Learner      string          `json:"learner"`           // the learner's one-line description, starting with its backend
 	Backend      string          `json:"backend"`           // learner backend that ran it (torch, gorgonia, ...)
 	Trainer      string          `json:"trainer,omitempty"` // the round trainer (supervised, ceal, ssal, ...)
+	// FreeValLabels is the number of labeled validation samples the run used
+	// outside its budget (split.val_counts: false); 0 = none. Protocol says
+	// it in words: "budget-honest" or "plus N free validation labels".
+	FreeValLabels int    `json:"free_val_labels"`
+	Protocol      string `json:"protocol"`
 	// Stops is where each configured stopping criterion fired (null = never).
 	Stops map[string]*StopPoint `json:"stops,omitempty"`
 	Extra map[string]string     `json:"extra,omitempty"`

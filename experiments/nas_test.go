@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/nas"
@@ -62,7 +63,9 @@ func nasTestConfig(t *testing.T) Config {
 	cfg.NAS.Enabled = true
 	cfg.NAS.Width = 4
 	cfg.NAS.MaxStacks, cfg.NAS.MaxBlocks = 2, 2
-	cfg.NAS.Holdout = 0 // score candidates on the 30 validation samples
+	cfg.NAS.Holdout = 0.5 // score candidates on half of the labeled set
+	// Labeled sets large enough for the held-out half to tell depths apart.
+	cfg.AL = envs.Config{InitSize: 20, InitMode: "balanced", K: 10, Budget: 70}
 	cfg.Seeds = []uint64{3}
 	cfg.Strategies = cfg.Strategies[:1]
 	return cfg
@@ -101,7 +104,7 @@ func TestNASRunRecordsArchitectureAndResumes(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if !slices.Equal(names, []string{"state.json", "weights-0004.bin", "weights-0004.bin.nas.json"}) {
+	if !slices.Equal(names, []string{"state.json", "weights-0005.bin", "weights-0005.bin.nas.json"}) {
 		t.Errorf("checkpoint folder holds %v", names)
 	}
 
@@ -135,7 +138,7 @@ func TestNASConfig(t *testing.T) {
 		{"unknown key", "nas: {max_stack: 2}", []string{"nas.max_stack", "unknown key"}},
 		{"bad value", "nas: {enabled: true, holdout: 1.5}", []string{"nas.holdout"}},
 		{"start above bound", "nas: {stacks: 4, max_stacks: 3}", []string{"nas.stacks"}},
-		{"validation scoring without a validation split", "nas: {enabled: true, holdout: 0}\nsplit: {val: 0}", []string{"nas.holdout", "split.val"}},
+		{"search without a labeled holdout", "nas: {enabled: true, holdout: 0}\nsplit: {val: 0}", []string{"nas.holdout", "labels outside the budget"}},
 		{"fixed architecture without a validation split", "nas: {enabled: true, search: false, holdout: 0}\nsplit: {val: 0}", nil},
 	}
 	for _, tc := range tests {
@@ -177,7 +180,7 @@ func TestNASConfig(t *testing.T) {
 	// cannot take: the nas networks replace it, so the run builds.
 	cfg := nasTestConfig(t)
 	cfg.Learner.Model = learner.ModelSpec{Name: "cnn"} // would not resolve on 2-D blobs
-	cfg.AL.Budget = 10
+	cfg.AL.Budget = 30
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatalf("nas run with an unused learner.model: %v", err)
 	}

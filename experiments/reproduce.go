@@ -46,7 +46,7 @@ func Reproduce(ctx context.Context, dir, out string, opt Options) (Reproduction,
 	if err != nil {
 		return rep, fmt.Errorf("reproduce: %s is not a run folder: %w", dir, err)
 	}
-	cfg, err := Parse(filepath.Join(dir, "config.yaml"), b, nil)
+	cfg, err := ParseRun(filepath.Join(dir, "config.yaml"), b)
 	if err != nil {
 		return rep, fmt.Errorf("reproduce: %w", err)
 	}

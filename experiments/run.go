@@ -199,14 +199,19 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		return res, err
 	}
 	defer l.Close()
+	// Self-supervised features (typiclust) come from a network of their own.
+	ssl := newSelfSupervised(data, split.Pool, seed, lcfg, log)
+	if agent.Strategy, err = ssl.install(agent.Strategy); err != nil {
+		return res, err
+	}
 	if err := checkNeeds(agent.Strategy, l); err != nil {
 		return res, err
 	}
-	initOpts, err := initOptions(cfg.AL)
+	initOpts, err := initOptions(cfg.AL, ssl)
 	if err != nil {
 		return res, err
 	}
-	env, err := envs.New(data, split, l, cfg.AL, initOpts...)
+	env, err := envs.New(data, split, l, cfg.AL, append(initOpts, envs.WithHoldout(cfg.Learner.Train.Holdout))...)
 	if err != nil {
 		return res, err
 	}
@@ -324,7 +329,8 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	sum.Learner = l.Describe()
 	sum.Backend = learner.ResolveBackend(cfg.Learner.Backend)
 	sum.Trainer = tc.ID()
-	if err := PlotCurves(filepath.Join(dir, "curve.png"), fmt.Sprintf("%s, seed %d", sc.ID(), seed),
+	sum.FreeValLabels, sum.Protocol = cfg.Split.FreeVal(), cfg.Split.ProtocolNote()
+	if err := PlotCurves(filepath.Join(dir, "curve.png"), cfg.Split.TitleNote(fmt.Sprintf("%s, seed %d", sc.ID(), seed)),
 		[]Curve{CurveOf(sc.ID(), records)}); err != nil {
 		return res, err
 	}

@@ -63,7 +63,13 @@ func WriteExperimentSummary(cfg Config, results []RunResult) error {
 		return err
 	}
 	var md bytes.Buffer
-	fmt.Fprintf(&md, "# %s\n\n| strategy | seeds | final test accuracy | AULC (normalised) | train s | query s |\n|---|---|---|---|---|---|\n", cfg.Name)
+	fmt.Fprintf(&md, "# %s\n\n", cfg.Split.TitleNote(cfg.Name))
+	if n := cfg.Split.FreeVal(); n > 0 {
+		fmt.Fprintf(&md, "These runs used %s (split.val_counts: false): their labels are not counted in the budget or on the x axis.\n\n", FreeValNote(n))
+	} else {
+		md.WriteString("Budget-honest: every label the runs saw (initial set, queries, any holdout for early stopping) is counted in the budget.\n\n")
+	}
+	md.WriteString("| strategy | seeds | final test accuracy | AULC (normalised) | train s | query s |\n|---|---|---|---|---|---|\n")
 	for _, s := range stats {
 		fmt.Fprintf(&md, "| %s | %d | %.4f ± %.4f | %.4f ± %.4f | %.1f | %.1f |\n", s.Strategy, s.Seeds, s.FinalMean, s.FinalStd, s.AULCMean, s.AULCStd, s.TrainSeconds, s.QuerySec)
 	}
@@ -90,5 +96,5 @@ func WriteExperimentSummary(cfg Config, results []RunResult) error {
 	for _, name := range order {
 		curves = append(curves, MeanCurve(name, byStrategy[name]))
 	}
-	return PlotCurves(filepath.Join(cfg.Out, "curves.png"), cfg.Name, curves)
+	return PlotCurves(filepath.Join(cfg.Out, "curves.png"), cfg.Split.TitleNote(cfg.Name), curves)
 }

@@ -70,7 +70,7 @@ func sameRounds(t *testing.T, dir string, a, b []envs.Record) {
 	for j := range a {
 		ra, rb := a[j], b[j]
 		if ra.Round != rb.Round || ra.Labels != rb.Labels || ra.TestAcc != rb.TestAcc || ra.TestLoss != rb.TestLoss ||
-			ra.ValAcc != rb.ValAcc || ra.Epochs != rb.Epochs || !slices.Equal(ra.Chosen, rb.Chosen) ||
+			!sameFloat(ra.ValAcc, rb.ValAcc) || ra.Epochs != rb.Epochs || !slices.Equal(ra.Chosen, rb.Chosen) ||
 			!(ra.Reward == rb.Reward || (math.IsNaN(float64(ra.Reward)) && math.IsNaN(float64(rb.Reward)))) ||
 			!reflect.DeepEqual(ra.Info, rb.Info) {
 			t.Errorf("%s round %d:\nuninterrupted %+v\n      resumed %+v", dir, j, ra, rb)

@@ -20,7 +20,7 @@ func torchTrainerConfig(t *testing.T) Config {
 	cfg.Name = "trainers"
 	cfg.Seeds = []uint64{2}
 	cfg.Data = datasets.Source{Name: "moons", N: 300, Noise: 0.1}
-	cfg.Split = SplitConfig{Val: 30, Test: 60}
+	cfg.Split = SplitConfig{Test: 60}
 	cfg.AL = envs.Config{InitSize: 6, InitMode: "random", K: 4, Budget: 18}
 	cfg.Learner = learner.DefaultConfig()
 	cfg.Learner.Threads = 1
@@ -28,7 +28,7 @@ func torchTrainerConfig(t *testing.T) Config {
 	cfg.Learner.Model = learner.ModelSpec{Name: "mlp", Hidden: []int{16, 16}, Dropout: 0}
 	cfg.Learner.Train.Epochs = 8
 	cfg.Learner.Train.BatchSize = 16
-	cfg.Learner.Train.Patience = 3
+	cfg.Learner.Train.Patience, cfg.Learner.Train.Holdout = 3, 0.2
 	cfg.Learner.Train.LR = 0.01
 	cfg.Targets = []float64{0.9}
 	cfg.Out = t.TempDir()

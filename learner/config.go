@@ -54,13 +54,18 @@ type TrainConfig struct {
 	// MinEpochSamples makes an epoch draw at least this many samples by
 	// cycling through fresh permutations of a small labeled set, as
 	// BatchBALD's fixed-length sampler does (Kirsch et al. 2019); 0 = one pass.
-	MinEpochSamples int  `yaml:"min_epoch_samples"`
-	Patience        int  `yaml:"patience"` // early-stopping patience in epochs on validation accuracy; 0 = off
-	WarmStart       bool `yaml:"warm_start"`
+	MinEpochSamples int `yaml:"min_epoch_samples"`
+	Patience        int `yaml:"patience"` // early-stopping patience in epochs on held-out accuracy; 0 = off (a fixed schedule of epochs)
+	// Holdout is the share of the labeled set held out each round, stratified
+	// by class, to stop early on (with patience > 0) and keep the best
+	// weights; the model fits the rest. These labels were bought, so the
+	// budget counts them. 0 = none.
+	Holdout   float64 `yaml:"holdout"`
+	WarmStart bool    `yaml:"warm_start"`
 }
 
 // DefaultConfig returns the documented defaults: the BatchBALD CNN trained
-// with Adam, early stopping on validation.
+// with Adam on a fixed schedule (no labels outside the budget to stop on).
 func DefaultConfig() Config {
 	return Config{
 		Backend:        "",
@@ -70,7 +75,7 @@ func DefaultConfig() Config {
 		Model:          ModelSpec{Name: "cnn", Hidden: []int{128}, Dropout: 0.5},
 		Train: TrainConfig{
 			Optimizer: "adam", LR: 1e-3, Momentum: 0.9, BatchSize: 64, Epochs: 50,
-			MinEpochSamples: 0, Patience: 5,
+			MinEpochSamples: 0, Patience: 0,
 		},
 	}
 }
@@ -107,6 +112,9 @@ func (c Config) Validate(inputShape []int, numClasses int) error {
 	}
 	if t.Patience < 0 || t.MinEpochSamples < 0 || t.WeightDecay < 0 {
 		return fmt.Errorf("learner.train: patience, min_epoch_samples and weight_decay must be >= 0")
+	}
+	if t.Holdout < 0 || t.Holdout > 0.5 {
+		return fmt.Errorf("learner.train.holdout: must be in [0, 0.5] (a share of the labeled set), got %g", t.Holdout)
 	}
 	arch, err := c.Model.Resolve(inputShape, numClasses)
 	if err != nil {

@@ -23,8 +23,7 @@ type Config struct {
 	MaxBlocks int `yaml:"max_blocks"`
 	MaxParams int `yaml:"max_params"`
 	// Holdout is the fraction of the labeled set held out to score the
-	// candidates (they train on the rest); 0 scores them on the run's
-	// validation split instead.
+	// candidates (they train on the rest); the search needs it > 0.
 	Holdout float64 `yaml:"holdout"`
 	// MaxCandidates caps the candidate trainings per round (the current
 	// architecture counts as one); 0 = the whole neighbourhood (up to 3).
@@ -89,7 +88,7 @@ func (c Config) Validate() error {
 		bad("nas.max_params: must be >= 0 (0 = no limit), got %d", c.MaxParams)
 	}
 	if c.Holdout < 0 || c.Holdout >= 1 {
-		bad("nas.holdout: must be in [0, 1) (0 = score candidates on the validation split), got %g", c.Holdout)
+		bad("nas.holdout: must be in [0, 1) (a share of the labeled set; the search needs it > 0), got %g", c.Holdout)
 	}
 	if c.MaxCandidates < 0 || c.MaxCandidates == 1 {
 		bad("nas.max_candidates: must be 0 (the whole neighbourhood) or >= 2 (one candidate, the current architecture, could never grow), got %d", c.MaxCandidates)

@@ -156,41 +156,7 @@ func (l *Learner) build(a Arch) (learner.Learner, error) {
 // classes in turn (each class's samples in random order, classes in random
 // order), so that it covers the classes as evenly as the labels allow.
 func split(train learner.Labeled, frac float64, seed uint64) (fit, held learner.Labeled) {
-	n := train.Len()
-	m := int(math.Round(frac * float64(n)))
-	m = max(1, min(m, n-1))
-	rng := rand.New(rand.NewPCG(seed, holdoutStream))
-	byClass := map[int][]int{}
-	var classes []int
-	for _, p := range rng.Perm(n) {
-		y := train.Y[p]
-		if _, ok := byClass[y]; !ok {
-			classes = append(classes, y)
-		}
-		byClass[y] = append(byClass[y], p)
-	}
-	isHeld := make([]bool, n)
-	for taken := 0; taken < m; {
-		for _, y := range classes {
-			if taken == m {
-				break
-			}
-			if ps := byClass[y]; len(ps) > 0 {
-				isHeld[ps[0]] = true
-				byClass[y] = ps[1:]
-				taken++
-			}
-		}
-	}
-	for p := 0; p < n; p++ {
-		dst := &fit
-		if isHeld[p] {
-			dst = &held
-		}
-		dst.Idx = append(dst.Idx, train.Idx[p])
-		dst.Y = append(dst.Y, train.Y[p])
-	}
-	return fit, held
+	return learner.StratifiedSplit(train, frac, rand.New(rand.NewPCG(seed, holdoutStream)))
 }
 
 // score returns the accuracy and mean negative log-likelihood of m on set.
@@ -245,18 +211,17 @@ func (l *Learner) search(ctx context.Context, train, val learner.Labeled, seed u
 		}
 		cands = cands[:l.cfg.MaxCandidates]
 	}
-	fit, held := train, val
-	s.Scored = "validation"
-	if l.cfg.Holdout > 0 {
-		if train.Len() < 2 {
-			s.Skipped = append(s.Skipped, fmt.Sprintf("all: %d labeled sample cannot be split for scoring", train.Len()))
-			return s, nil
-		}
-		fit, held = split(train, l.cfg.Holdout, seed)
-		s.Scored = "holdout"
-	} else if val.Len() == 0 {
-		return s, fmt.Errorf("nas.holdout: 0 scores candidates on the validation split, but it is empty; set nas.holdout > 0 or split.val > 0")
+	// Candidates are scored on a held-out share of the labeled set only
+	// (never on labels outside the budget).
+	if l.cfg.Holdout <= 0 {
+		return s, fmt.Errorf("nas.holdout: 0 leaves no labeled samples to score the candidates on; set nas.holdout (e.g. 0.2)")
 	}
+	if train.Len() < 2 {
+		s.Skipped = append(s.Skipped, fmt.Sprintf("all: %d labeled sample cannot be split for scoring", train.Len()))
+		return s, nil
+	}
+	fit, held := split(train, l.cfg.Holdout, seed)
+	s.Scored = "holdout"
 	s.Train, s.Held = fit.Len(), held.Len()
 	start := time.Now()
 	best := -1

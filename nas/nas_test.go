@@ -563,7 +563,7 @@ func TestNewRejectsBadSetups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Fit(context.Background(), labeledSet(y, []int{0, 1, 2, 3}), learner.Labeled{}, 1); err == nil || !strings.Contains(err.Error(), "validation split") {
+	if _, err := l.Fit(context.Background(), labeledSet(y, []int{0, 1, 2, 3}), learner.Labeled{}, 1); err == nil || !strings.Contains(err.Error(), "nas.holdout") {
 		t.Fatalf("holdout 0 without a validation split: %v", err)
 	}
 }

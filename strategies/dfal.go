@@ -2,6 +2,7 @@ package strategies
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -11,14 +12,16 @@ import (
 	"github.com/alrl/alrl/learner"
 )
 
-// DFAL is DeepFool active learning (Ducoffe & Precioso 2018, "Adversarial
-// active learning for deep networks: a margin based approach"): the distance
-// of a sample to the decision boundary is approximated by the norm of the
-// perturbation DeepFool (Moosavi-Dezfooli, Fawzi & Frossard 2016) needs to
-// change the predicted class, and the candidates closest to the boundary are
-// acquired first. DFAL also adds the adversarial examples, with the queried
-// labels, to the training set; that is a training scheme and is not done
-// here.
+// DeepFoolDistance is the strategy deepfool: the selection rule of DeepFool
+// active learning (DFAL, Ducoffe & Precioso 2018, "Adversarial active
+// learning for deep networks: a margin based approach") without the rest of
+// DFAL. The distance of a sample to the decision boundary is approximated by
+// the norm of the perturbation DeepFool (Moosavi-Dezfooli, Fawzi & Frossard
+// 2016) needs to change the predicted class, and the candidates closest to
+// the boundary are acquired first. DFAL also adds each queried sample's
+// adversarial example, with the queried label, to the training set; that
+// training scheme is not done here, which is why the strategy is not called
+// dfal (that name only reports the rename).
 //
 // DeepFool runs on the network in evaluation mode (dropout off) over all
 // classes, with the paper's overshoot 0.02; inputs are not clipped to a
@@ -28,21 +31,28 @@ import (
 // step). A candidate whose class has not changed after max_iter iterations
 // ranks after all others (score -Inf), as in Gissin & Shalev-Shwartz's
 // implementation.
-type DFAL struct {
+type DeepFoolDistance struct {
 	maxIter   int
 	overshoot float64
 	batch     int
 }
 
+// deepFoolOptions are the options of deepfool.
+var deepFoolOptions = []Option{
+	{Name: "max_iter", Default: 50, Doc: "maximum DeepFool iterations per candidate (DeepFool's default)"},
+	{Name: "overshoot", Default: 0.02, Doc: "DeepFool's overshoot"},
+	{Name: "batch", Default: 256, Doc: "candidates attacked together (bounds memory: batch x classes x input size gradients)"},
+}
+
+// ErrDFALRenamed is what building the strategy dfal returns: it was renamed
+// deepfool because it implements DFAL's selection only.
+var ErrDFALRenamed = errors.New("strategy dfal was renamed deepfool: it is DFAL's selection (smallest DeepFool perturbation norm) without the paper's adversarial-example training; write name: deepfool")
+
 func init() {
 	Register(Info{
-		Name:        "dfal",
-		Description: "smallest DeepFool perturbation norm first: closest to the decision boundary (Ducoffe & Precioso 2018)",
-		Options: []Option{
-			{Name: "max_iter", Default: 50, Doc: "maximum DeepFool iterations per candidate (DeepFool's default)"},
-			{Name: "overshoot", Default: 0.02, Doc: "DeepFool's overshoot"},
-			{Name: "batch", Default: 256, Doc: "candidates attacked together (bounds memory: batch x classes x input size gradients)"},
-		},
+		Name:        "deepfool",
+		Description: "smallest DeepFool perturbation norm first, i.e. DFAL's selection without its adversarial-example training (Ducoffe & Precioso 2018)",
+		Options:     deepFoolOptions,
 		New: func(o Options) (Strategy, error) {
 			it, err := o.Int("max_iter")
 			if err != nil {
@@ -59,25 +69,48 @@ func init() {
 			if it < 1 || b < 1 || os < 0 {
 				return nil, fmt.Errorf("options max_iter and batch must be >= 1 and overshoot >= 0, got %d, %d, %g", it, b, os)
 			}
-			return DFAL{maxIter: it, overshoot: os, batch: b}, nil
+			return DeepFoolDistance{maxIter: it, overshoot: os, batch: b}, nil
+		},
+	})
+	// The old name fails at config validation with the rename, located at
+	// the strategy's name.
+	Register(Info{
+		Name:        "dfal",
+		Description: "renamed deepfool (DFAL's selection without its adversarial-example training); this name only reports the rename",
+		Options:     renamedOptions(deepFoolOptions),
+		New: func(Options) (Strategy, error) {
+			return nil, &ConfigError{Path: "name", Err: ErrDFALRenamed}
 		},
 	})
 }
 
-// Name returns "dfal".
-func (DFAL) Name() string { return "dfal" }
+// renamedOptions lists the options of a renamed strategy under its old name,
+// so that an old config with options gets the rename error and not an
+// unknown-option one.
+func renamedOptions(opts []Option) []Option {
+	out := make([]Option, len(opts))
+	for i, o := range opts {
+		out[i] = Option{Name: o.Name, Default: o.Default, Doc: "an option of deepfool; under dfal it only leads to the rename error"}
+	}
+	return out
+}
+
+// Name returns "deepfool".
+func (DeepFoolDistance) Name() string { return "deepfool" }
 
 // Needs declares raw inputs and input gradients.
-func (DFAL) Needs() []learner.Capability {
+func (DeepFoolDistance) Needs() []learner.Capability {
 	return []learner.Capability{learner.CapInputs, learner.CapInputGrads}
 }
 
 // Select returns the k candidates with the smallest DeepFool distance.
-func (s DFAL) Select(ctx context.Context, q Query) ([]int, error) { return scoreSelect(ctx, s, q) }
+func (s DeepFoolDistance) Select(ctx context.Context, q Query) ([]int, error) {
+	return scoreSelect(ctx, s, q)
+}
 
 // Score is minus the DeepFool distance of each candidate (-Inf when DeepFool
 // did not change its class within max_iter iterations).
-func (s DFAL) Score(ctx context.Context, q Query) ([]float64, error) {
+func (s DeepFoolDistance) Score(ctx context.Context, q Query) ([]float64, error) {
 	gm, ok := q.Model.(GradModel)
 	if !ok {
 		return nil, &learner.CapabilityError{Capability: learner.CapInputGrads, Learner: describe(q.Model)}

@@ -2,9 +2,11 @@ package strategies
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/floats"
@@ -66,11 +68,11 @@ func TestDeepFoolIsExactOnAffineModels(t *testing.T) {
 	}
 }
 
-func TestDFALRanksClosestToTheBoundaryFirst(t *testing.T) {
+func TestDeepFoolRanksClosestToTheBoundaryFirst(t *testing.T) {
 	// Two classes, boundary x0 = 0: distances are |x0|.
 	m := points([]float64{3, 1}, []float64{-0.5, 7}, []float64{0.1, -2}, []float64{-2, 0}, []float64{1, 1})
 	m.W = [][]float64{{1, 0}, {-1, 0}}
-	s, err := New("dfal", nil)
+	s, err := New("deepfool", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,14 +96,14 @@ func TestDFALRanksClosestToTheBoundaryFirst(t *testing.T) {
 	}
 }
 
-func TestDFALBatchesAndUnflippable(t *testing.T) {
+func TestDeepFoolBatchesAndUnflippable(t *testing.T) {
 	// Identical class weights: no direction changes the class, so every
 	// candidate is unflipped and scores -Inf; with batch 2 the candidates
 	// are attacked in three batches.
 	m := points([]float64{1}, []float64{2}, []float64{3}, []float64{4}, []float64{5})
 	m.W = [][]float64{{1}, {1}}
 	m.b = []float64{1, 0}
-	s, err := New("dfal", map[string]any{"batch": 2})
+	s, err := New("deepfool", map[string]any{"batch": 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,16 +129,42 @@ func TestDFALBatchesAndUnflippable(t *testing.T) {
 	}
 }
 
-func TestDFALNeedsInputGradients(t *testing.T) {
+func TestDeepFoolNeedsInputGradients(t *testing.T) {
 	m := affine3(rand.New(rand.NewPCG(1, 1)), 3)
-	s, _ := New("dfal", nil)
+	s, _ := New("deepfool", nil)
 	_, err := s.Select(context.Background(), Query{Model: noExtras{m}, Candidates: seq(0, 3), K: 1, RNG: seeded(1, 1)})
 	if !learner.IsCapabilityError(err) {
 		t.Errorf("err = %v, want a CapabilityError", err)
 	}
 	for _, opts := range []map[string]any{{"max_iter": 0}, {"batch": 0}, {"overshoot": -1.0}} {
-		if _, err := New("dfal", opts); err == nil {
+		if _, err := New("deepfool", opts); err == nil {
 			t.Errorf("options %v accepted", opts)
+		}
+	}
+}
+
+func TestDFALNameReportsTheRename(t *testing.T) {
+	info, err := Lookup("deepfool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(info.Description, "DFAL's selection without its adversarial-example training") {
+		t.Errorf("deepfool's description %q does not say it is DFAL's selection only", info.Description)
+	}
+	s, err := New("deepfool", nil)
+	if err != nil || s.Name() != "deepfool" {
+		t.Fatalf("deepfool: %v, %v", s, err)
+	}
+	for _, opts := range []map[string]any{nil, {"batch": 2}} {
+		_, err := New("dfal", opts)
+		var ce *ConfigError
+		if !errors.Is(err, ErrDFALRenamed) || !errors.As(err, &ce) || ce.Path != "name" {
+			t.Fatalf("dfal %v: %v, want the rename error at name", opts, err)
+		}
+		for _, want := range []string{"dfal was renamed deepfool", "without the paper's adversarial-example training"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("dfal %v: %q does not mention %q", opts, err, want)
+			}
 		}
 	}
 }

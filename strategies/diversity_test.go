@@ -19,8 +19,8 @@ var newStrategies = []struct {
 	{"dbal_kmeans", nil},
 	{"dbal_kmeans", map[string]any{"score": "entropy", "beta": 3}},
 	{"discriminative", map[string]any{"sub_batches": 3, "epochs": 20}},
-	{"dfal", nil},
-	{"typiclust", nil},
+	{"deepfool", nil},
+	{"typiclust", map[string]any{"features": "inputs"}},
 	{"typiclust", map[string]any{"features": "embeddings", "min_cluster_size": 0}},
 }
 

@@ -16,8 +16,9 @@ import (
 	"github.com/alrl/alrl/learner"
 )
 
-// ColdStarter is a strategy that can choose the initial labeled set from the
-// raw inputs alone, before any model exists or any label is known. The
+// ColdStarter is a strategy that can choose the initial labeled set without
+// labels or a task model (from the raw inputs, or from label-free features
+// installed with InstallFeatures), before any label is known. The
 // runner uses it for al.init_mode values other than random and balanced.
 type ColdStarter interface {
 	SelectInitial(ctx context.Context, in learner.InputSource, pool []int, n int, rng *rand.Rand) ([]int, error)
@@ -29,20 +30,27 @@ type ColdStarter interface {
 // |L| + k clusters (at most max_clusters) with k-means, then repeatedly take
 // the cluster with the fewest labeled samples (larger clusters first, clusters
 // of min_cluster_size samples or fewer skipped) and acquire its most typical
-// unlabeled sample, typicality being the inverse mean Euclidean distance to
-// its K = min(knn, m/2) nearest neighbours among the cluster's m unlabeled
-// samples. With no labels it is the paper's cold start.
+// unlabeled sample, typicality being the inverse mean squared Euclidean
+// distance to its K = min(knn, m/2) nearest neighbours among the cluster's m
+// unlabeled samples. With no labels it is the paper's cold start.
 //
-// The paper clusters self-supervised (SimCLR / SCAN) embeddings; alrl has no
-// self-supervised training yet, so the representation here is either the raw
-// flattened inputs (features: inputs, the default, and always for the cold
-// start), optionally standardised per feature and reduced by a fixed Gaussian
-// random projection, or the task learner's penultimate embeddings (features:
-// embeddings). On MNIST, 20 cold-start picks from raw pixels covered 9.6
-// classes on average over 5 seeds (random sampling: 8.8 expected), but only
-// 8.8 after a 64-d projection and 8.2 after standardising as well, hence the
-// defaults. The paper's code switches to mini-batch k-means beyond 50
-// clusters; this uses Lloyd's k-means throughout.
+// The paper clusters self-supervised embeddings (SimCLR, trained on the
+// unlabeled data). features: selfsupervised, the default, does the same with
+// the L2-normalised penultimate embeddings of a network of learner.model
+// pre-trained without labels by DeepCluster (Caron et al. 2018) on the run's
+// pool, the pre-training of trainer ssal (options dc_*, cache_dir; equal
+// settings share ssal's cached weights). The strategy trains nothing: the
+// experiment runner pre-trains a separate learner once per run, caches its
+// weights, and installs the embeddings with InstallFeatures, for the cold
+// start (al.init_mode: typiclust) and for every round alike. It needs a
+// backend that can pre-train (torch); elsewhere the run stops at its start
+// with an error naming features: inputs. For ablations, features: inputs
+// clusters the raw flattened inputs, optionally standardised per feature and
+// reduced by a fixed Gaussian random projection (dim), and features:
+// embeddings the task learner's own penultimate embeddings (at the cold
+// start, where no model exists yet, the raw inputs). The paper's code
+// switches to mini-batch k-means beyond 50 clusters; this uses Lloyd's
+// k-means throughout.
 type TypiClust struct {
 	features       string
 	dim            int
@@ -51,21 +59,37 @@ type TypiClust struct {
 	maxClusters    int
 	minClusterSize int
 	kmeans         KMeansConfig
+	pre            Pretraining   // features: selfsupervised
+	src            FeatureSource // installed by the runner; nil until then
 }
+
+// The values of option features.
+const (
+	featSelfSupervised = "selfsupervised"
+	featInputs         = "inputs"
+	featEmbeddings     = "embeddings"
+)
 
 func init() {
 	Register(Info{
 		Name:        "typiclust",
-		Description: "most typical sample of the largest uncovered k-means clusters; low budgets and cold start (Hacohen et al. 2022)",
+		Description: "most typical sample of the largest uncovered k-means clusters of self-supervised features; low budgets and cold start (Hacohen et al. 2022)",
 		Options: []Option{
-			{Name: "features", Default: "inputs", Doc: "inputs (the raw flattened inputs: the stand-in for the paper's self-supervised features) or embeddings (the learner's)"},
+			{Name: "features", Default: featSelfSupervised, Doc: "selfsupervised (embeddings of a network pre-trained by DeepCluster on the pool, as the paper's self-supervised features; needs the torch backend), " +
+				"inputs (the raw flattened inputs) or embeddings (the task learner's); the last two are ablations"},
 			{Name: "dim", Default: 0, Doc: "features: inputs: width of a fixed Gaussian random projection, for speed on wide inputs (0 = none)"},
-			{Name: "standardise", Default: false, Doc: "standardise every input feature before the projection (for tabular data with mixed scales; per-pixel scaling hurts images)"},
+			{Name: "standardise", Default: false, Doc: "features: inputs: standardise every input feature before the projection (for tabular data with mixed scales; per-pixel scaling hurts images)"},
 			{Name: "knn", Default: 20, Doc: "neighbours in the typicality estimate (paper: 20)"},
 			{Name: "max_clusters", Default: 500, Doc: "cap on the number of clusters (paper's code: 500)"},
 			{Name: "min_cluster_size", Default: 5, Doc: "clusters of this many samples or fewer are skipped (paper's code: 5)"},
 			{Name: "max_iter", Default: 100, Doc: "maximum Lloyd iterations"},
 			{Name: "tol", Default: 1e-4, Doc: "stop when the squared centre shift is below tol times the mean feature variance"},
+			{Name: "dc_epochs", Default: 20, Doc: "features: selfsupervised: DeepCluster epochs (as trainer ssal's option)"},
+			{Name: "dc_clusters", Default: 0, Doc: "features: selfsupervised: DeepCluster's k-means clusters (0 = 10 x classes)"},
+			{Name: "dc_pca", Default: 256, Doc: "features: selfsupervised: PCA dimensions before DeepCluster's k-means"},
+			{Name: "dc_kmeans_iters", Default: 20, Doc: "features: selfsupervised: Lloyd iterations of each DeepCluster clustering"},
+			{Name: "dc_lr", Default: 0.0, Doc: "features: selfsupervised: pre-training learning rate (0 = learner.train.lr)"},
+			{Name: "cache_dir", Default: "", Doc: "features: selfsupervised: folder of cached pre-trained weights, shared with trainer ssal (\"\" = the user cache folder, alrl/pretrained)"},
 		},
 		New: newTypiClust,
 	})
@@ -80,20 +104,33 @@ func newTypiClust(o Options) (Strategy, error) {
 	if t.standardise, err = o.Bool("standardise"); err != nil {
 		return nil, err
 	}
-	if t.features != "inputs" && t.features != "embeddings" {
-		return nil, fmt.Errorf("option features: %q is not one of inputs, embeddings", t.features)
+	if t.features != featSelfSupervised && t.features != featInputs && t.features != featEmbeddings {
+		return nil, fmt.Errorf("option features: %q is not one of %s, %s, %s", t.features, featSelfSupervised, featInputs, featEmbeddings)
 	}
 	for _, f := range []struct {
 		name string
 		dst  *int
 		min  int
-	}{{"dim", &t.dim, 0}, {"knn", &t.knn, 1}, {"max_clusters", &t.maxClusters, 1}, {"min_cluster_size", &t.minClusterSize, 0}} {
+	}{{"dim", &t.dim, 0}, {"knn", &t.knn, 1}, {"max_clusters", &t.maxClusters, 1}, {"min_cluster_size", &t.minClusterSize, 0},
+		{"dc_epochs", &t.pre.Epochs, 1}, {"dc_clusters", &t.pre.Clusters, 0}, {"dc_pca", &t.pre.PCA, 1}, {"dc_kmeans_iters", &t.pre.KMeansIters, 1}} {
 		if *f.dst, err = o.Int(f.name); err != nil {
 			return nil, err
 		}
 		if *f.dst < f.min {
 			return nil, fmt.Errorf("option %s: must be >= %d, got %d", f.name, f.min, *f.dst)
 		}
+	}
+	if t.pre.Clusters == 1 {
+		return nil, fmt.Errorf("option dc_clusters: 1 cluster teaches nothing; use 0 (10 x classes) or more")
+	}
+	if t.pre.LR, err = o.Float("dc_lr"); err != nil {
+		return nil, err
+	}
+	if t.pre.LR < 0 {
+		return nil, fmt.Errorf("option dc_lr: must be >= 0, got %g", t.pre.LR)
+	}
+	if t.pre.CacheDir, err = o.String("cache_dir"); err != nil {
+		return nil, err
 	}
 	if t.kmeans, err = kmeansOptions(o); err != nil {
 		return nil, err
@@ -104,12 +141,19 @@ func newTypiClust(o Options) (Strategy, error) {
 // Name returns "typiclust".
 func (TypiClust) Name() string { return "typiclust" }
 
-// Needs declares the representation's capability.
+// Needs declares the representation's capability: inputs, embeddings, or,
+// for features: selfsupervised until a FeatureSource is installed,
+// CapSelfSupervised (afterwards nothing of the task learner).
 func (t TypiClust) Needs() []learner.Capability {
-	if t.features == "embeddings" {
+	switch {
+	case t.features == featEmbeddings:
 		return []learner.Capability{learner.CapEmbeddings}
+	case t.features == featInputs:
+		return []learner.Capability{learner.CapInputs}
+	case t.src == nil:
+		return []learner.Capability{CapSelfSupervised}
 	}
-	return []learner.Capability{learner.CapInputs}
+	return []learner.Capability{}
 }
 
 // Select clusters labeled and candidate samples together and returns k candidates.
@@ -120,9 +164,12 @@ func (t TypiClust) Select(ctx context.Context, q Query) ([]int, error) {
 	all := append(append([]int(nil), q.Labeled...), q.Candidates...)
 	var x *mat.Dense
 	var err error
-	if t.features == "embeddings" {
+	switch t.features {
+	case featSelfSupervised:
+		x, err = t.selfSupervised(ctx, q.Model, all)
+	case featEmbeddings:
 		x, err = embeddings(ctx, q.Model, all, 0)
-	} else {
+	default:
 		im, ok := q.Model.(InputModel)
 		if !ok {
 			return nil, fmt.Errorf("typiclust: %w", &learner.CapabilityError{Capability: learner.CapInputs, Learner: describe(q.Model)})
@@ -147,13 +194,21 @@ func (t TypiClust) Select(ctx context.Context, q Query) ([]int, error) {
 	return out, nil
 }
 
-// SelectInitial chooses n pool samples from the projected, standardised raw
-// inputs alone (the cold start: no labels, no model).
+// SelectInitial chooses n pool samples without labels or a task model (the
+// cold start): from the installed self-supervised features, or, for
+// features: inputs and embeddings, from the (projected, standardised) raw
+// inputs of in.
 func (t TypiClust) SelectInitial(ctx context.Context, in learner.InputSource, pool []int, n int, rng *rand.Rand) ([]int, error) {
 	if n < 1 || n > len(pool) {
 		return nil, fmt.Errorf("typiclust: cannot choose %d initial samples from a pool of %d", n, len(pool))
 	}
-	x, err := ProjectedInputs(ctx, in, pool, t.dim, t.standardise)
+	var x *mat.Dense
+	var err error
+	if t.features == featSelfSupervised {
+		x, err = t.selfSupervised(ctx, nil, pool)
+	} else {
+		x, err = ProjectedInputs(ctx, in, pool, t.dim, t.standardise)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("typiclust: %w", err)
 	}
@@ -283,10 +338,11 @@ func TypiClustRows(ctx context.Context, x *mat.Dense, labeled []bool, k int, rng
 	return out, nil
 }
 
-// Typicality returns, for each listed row of xr, 1 / (mean Euclidean
-// distance to its K nearest other listed rows + 1e-5), the typicality of
-// TypiClust. Distances are computed in blocks of rows against all listed rows
-// (O(m^2 D) time; memory: a packed copy of the rows and one block per
+// Typicality returns, for each listed row of xr, 1 / (mean SQUARED
+// Euclidean distance to its K nearest other listed rows + 1e-5), the
+// typicality of TypiClust as its authors' code computes it (the distances of
+// its exact faiss L2 kNN search are squared). Distances are computed in blocks of rows against all listed
+// rows (O(m^2 D) time; memory: a packed copy of the rows and one block per
 // goroutine).
 func Typicality(xr [][]float64, rows []int, K int) []float64 {
 	m := len(rows)
@@ -333,7 +389,7 @@ func Typicality(xr [][]float64, rows []int, K int) []float64 {
 		for i := lo; i < hi; i++ {
 			s := 0.0
 			for _, v := range heaps[i-lo] {
-				s += math.Sqrt(v)
+				s += v // squared distance
 			}
 			out[i] = 1 / (s/float64(K) + 1e-5)
 		}

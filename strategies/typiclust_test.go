@@ -2,6 +2,7 @@ package strategies
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -16,20 +17,44 @@ import (
 )
 
 func TestTypicalityKnownValues(t *testing.T) {
+	// Typicality is 1 / (mean SQUARED distance to the K nearest + 1e-5).
 	xr := [][]float64{{0}, {1}, {3}, {100}}
-	// K = 1 over rows {0, 1, 2}: nearest distances 1, 1, 2.
+	// K = 1 over rows {0, 1, 2}: nearest squared distances 1, 1, 4.
 	got := Typicality(xr, []int{0, 1, 2}, 1)
-	want := []float64{1 / (1 + 1e-5), 1 / (1 + 1e-5), 1 / (2 + 1e-5)}
+	want := []float64{1 / (1 + 1e-5), 1 / (1 + 1e-5), 1 / (4 + 1e-5)}
 	for i := range want {
 		if math.Abs(got[i]-want[i]) > 1e-12 {
 			t.Errorf("K=1: typicality[%d] = %g, want %g", i, got[i], want[i])
 		}
 	}
-	// K = 2 over all four: 0 -> (1+3)/2, 1 -> (1+2)/2, 3 -> (2+3)/2, 100 -> (97+99)/2.
+	// K = 2 over all four: 0 -> (1+9)/2, 1 -> (1+4)/2, 3 -> (4+9)/2,
+	// 100 -> (97^2+99^2)/2.
 	got = Typicality(xr, []int{0, 1, 2, 3}, 2)
-	for i, md := range []float64{2, 1.5, 2.5, 98} {
-		if w := 1 / (md + 1e-5); math.Abs(got[i]-w) > 1e-12 {
+	for i, md := range []float64{5, 2.5, 6.5, 9605} {
+		if w := 1 / (md + 1e-5); math.Abs(got[i]-w) > 1e-12*w {
 			t.Errorf("K=2: typicality[%d] = %g, want %g", i, got[i], w)
+		}
+	}
+}
+
+func TestTypicalityKnownValues2D(t *testing.T) {
+	// Five points in the plane, K = 2, worked by hand. Squared distances:
+	//   A-B 4, A-C 1, A-D 18, A-E 2, B-C 5, B-D 10, B-E 2, C-D 13, C-E 1, D-E 8.
+	// Two nearest per point and their mean:
+	//   A: 1, 2 -> 1.5   B: 2, 4 -> 3   C: 1, 1 -> 1   D: 8, 10 -> 9   E: 1, 2 -> 1.5
+	// (the mean Euclidean distance would give A (1 + sqrt 2)/2 = 1.207 instead).
+	xr := [][]float64{{0, 0}, {2, 0}, {0, 1}, {3, 3}, {1, 1}}
+	got := Typicality(xr, []int{0, 1, 2, 3, 4}, 2)
+	for i, md := range []float64{1.5, 3, 1, 9, 1.5} {
+		if w := 1 / (md + 1e-5); math.Abs(got[i]-w) > 1e-12*w {
+			t.Errorf("typicality[%c] = %.12g, want 1/(%g + 1e-5) = %.12g", 'A'+i, got[i], md, w)
+		}
+	}
+	// A subset is its own neighbourhood: over {A, B, D}, K = 1: A 4, B 4, D 10.
+	got = Typicality(xr, []int{0, 1, 3}, 1)
+	for i, md := range []float64{4, 4, 10} {
+		if w := 1 / (md + 1e-5); math.Abs(got[i]-w) > 1e-12*w {
+			t.Errorf("subset: typicality[%d] = %g, want %g", i, got[i], w)
 		}
 	}
 }
@@ -49,7 +74,7 @@ func TestTypicalityLargeMatchesBruteForce(t *testing.T) {
 			if j != i {
 				diff := make([]float64, d)
 				floats.SubTo(diff, xr[i], xr[j])
-				ds = append(ds, floats.Norm(diff, 2))
+				ds = append(ds, floats.Dot(diff, diff)) // squared distance
 			}
 		}
 		sort.Float64s(ds)
@@ -87,7 +112,7 @@ func coreRings(centres [][]float64) *geoModel {
 func TestTypiClustOnePickPerClusterFromItsCore(t *testing.T) {
 	m := coreRings([][]float64{{0, 0}, {30, 0}, {0, 30}, {30, 30}, {15, 60}})
 	for seed := uint64(0); seed < 4; seed++ {
-		s, err := New("typiclust", map[string]any{"dim": 0})
+		s, err := New("typiclust", map[string]any{"dim": 0, "features": "inputs"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +147,7 @@ func TestTypiClustPrefersUncoveredClusters(t *testing.T) {
 			cands = append(cands, i)
 		}
 	}
-	s, _ := New("typiclust", map[string]any{"dim": 0})
+	s, _ := New("typiclust", map[string]any{"dim": 0, "features": "inputs"})
 	q := Query{Model: m, Candidates: cands, Labeled: lab, K: 3, RNG: seeded(1, 2)}
 	got, err := s.Select(context.Background(), q)
 	if err != nil {
@@ -144,7 +169,7 @@ func TestTypiClustPrefersUncoveredClusters(t *testing.T) {
 func TestTypiClustColdStart(t *testing.T) {
 	m, _ := fiveBlobs(5)
 	var ts TypiClust
-	s, _ := New("typiclust", nil)
+	s, _ := New("typiclust", map[string]any{"features": "inputs"})
 	ts = s.(TypiClust)
 	var cs ColdStarter = ts
 	pool := seq(0, 200)
@@ -176,7 +201,7 @@ func TestTypiClustColdStart(t *testing.T) {
 
 func TestTypiClustCapabilitiesAndOptions(t *testing.T) {
 	m, _ := fiveBlobs(1)
-	s, _ := New("typiclust", nil)
+	s, _ := New("typiclust", map[string]any{"features": "inputs"})
 	if n := s.(Needer).Needs(); !slices.Equal(n, []learner.Capability{learner.CapInputs}) {
 		t.Errorf("features inputs needs %v", n)
 	}
@@ -191,10 +216,156 @@ func TestTypiClustCapabilitiesAndOptions(t *testing.T) {
 	if _, err := e.Select(context.Background(), Query{Model: noExtras{m}, Candidates: seq(0, 10), K: 2, RNG: seeded(1, 1)}); err != nil {
 		t.Errorf("features embeddings: %v", err)
 	}
-	for _, opts := range []map[string]any{{"features": "simclr"}, {"knn": 0}, {"dim": -1}, {"max_clusters": 0}} {
+	for _, opts := range []map[string]any{{"features": "simclr"}, {"knn": 0}, {"dim": -1}, {"max_clusters": 0},
+		{"dc_epochs": 0}, {"dc_clusters": 1}, {"dc_pca": 0}, {"dc_kmeans_iters": 0}, {"dc_lr": -0.1}} {
 		if _, err := New("typiclust", opts); err == nil {
 			t.Errorf("options %v accepted", opts)
 		}
+	}
+}
+
+// tableFeatures is a FeatureSource over fixed rows, counting its calls.
+type tableFeatures struct {
+	rows  [][]float64
+	calls int
+}
+
+func (f *tableFeatures) Features(_ context.Context, idx []int) (*mat.Dense, error) {
+	f.calls++
+	out := mat.NewDense(len(idx), len(f.rows[0]), nil)
+	for i, j := range idx {
+		out.SetRow(i, f.rows[j])
+	}
+	return out, nil
+}
+
+func TestTypiClustSelfSupervisedIsTheDefault(t *testing.T) {
+	s, err := New("typiclust", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := s.(SelfSupervisedUser).Pretraining()
+	if !ok || p != (Pretraining{Epochs: 20, PCA: 256, KMeansIters: 20}) {
+		t.Errorf("default pre-training %+v, %v; want ssal's DeepCluster defaults", p, ok)
+	}
+	if n := s.(Needer).Needs(); !slices.Equal(n, []learner.Capability{CapSelfSupervised}) {
+		t.Errorf("features selfsupervised needs %v before a source is installed", n)
+	}
+	if got := NeedsPretraining(s); len(got) != 1 || got[0] != p {
+		t.Errorf("NeedsPretraining = %v", got)
+	}
+	// Without a source: errors that name the fallback.
+	m := coreRings([][]float64{{0, 0}, {30, 0}, {0, 30}, {30, 30}, {15, 60}})
+	_, err = s.Select(context.Background(), Query{Model: m, Candidates: seq(0, 200), K: 5, RNG: seeded(1, 1)})
+	if !learner.IsCapabilityError(err) || !strings.Contains(err.Error(), "features: inputs") {
+		t.Errorf("Select without features: err = %v, want a CapabilityError naming features: inputs", err)
+	}
+	_, err = s.(ColdStarter).SelectInitial(context.Background(), m, seq(0, 200), 5, seeded(1, 1))
+	if err == nil || !strings.Contains(err.Error(), "features: inputs") {
+		t.Errorf("SelectInitial without features: err = %v, want one naming features: inputs", err)
+	}
+	// Inputs and embeddings need no pre-training.
+	for _, f := range []string{"inputs", "embeddings"} {
+		o, _ := New("typiclust", map[string]any{"features": f})
+		if got := NeedsPretraining(o); len(got) != 0 {
+			t.Errorf("features %s: NeedsPretraining = %v", f, got)
+		}
+	}
+}
+
+func TestTypiClustReadsInstalledFeatures(t *testing.T) {
+	// The model's inputs and embeddings are uninformative noise; the
+	// installed features are five core-and-ring clusters: the picks must
+	// follow the features (one core sample per cluster).
+	geo := coreRings([][]float64{{0, 0}, {30, 0}, {0, 30}, {30, 30}, {15, 60}})
+	src := &tableFeatures{rows: geo.x}
+	rng := rand.New(rand.NewPCG(9, 9))
+	noise := make([][]float64, 200)
+	for i := range noise {
+		noise[i] = []float64{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
+	}
+	m := points(noise...)
+	s0, _ := New("typiclust", map[string]any{"cache_dir": "/nowhere"})
+	var got Pretraining
+	s, err := InstallFeatures(s0, func(p Pretraining) (FeatureSource, error) { got = p; return src, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CacheDir != "/nowhere" {
+		t.Errorf("the source was asked for %+v", got)
+	}
+	if n := s.(Needer).Needs(); len(n) != 0 {
+		t.Errorf("with features installed, typiclust needs %v of the task learner", n)
+	}
+	check := func(what string, picks []int) {
+		t.Helper()
+		seen := map[int]bool{}
+		for _, i := range picks {
+			seen[i/40] = true
+			if i%40 >= 10 {
+				t.Errorf("%s: pick %d is on a ring, want a core sample", what, i)
+			}
+		}
+		if len(seen) != 5 {
+			t.Errorf("%s: picks %v cover %d of 5 clusters", what, picks, len(seen))
+		}
+	}
+	q := Query{Model: m, Candidates: seq(0, 200), K: 5, RNG: seeded(3, 2)}
+	picks, err := s.Select(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkSelection(picks, q); err != nil {
+		t.Fatal(err)
+	}
+	check("Select", picks)
+	init, err := s.(ColdStarter).SelectInitial(context.Background(), m, seq(0, 200), 5, seeded(3, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("SelectInitial", init)
+	if src.calls != 2 {
+		t.Errorf("the source was read %d times, want 2", src.calls)
+	}
+	// The strategy the installer was given is unchanged.
+	if _, err := s0.Select(context.Background(), q); !learner.IsCapabilityError(err) {
+		t.Errorf("the original strategy got the source too: %v", err)
+	}
+	// A source that fails, or returns a wrong shape, is an error.
+	bad, _ := InstallFeatures(s0, func(Pretraining) (FeatureSource, error) { return &tableFeatures{rows: [][]float64{{math.NaN()}}}, nil })
+	if _, err := bad.Select(context.Background(), Query{Model: m, Candidates: []int{0}, K: 1, RNG: seeded(1, 1)}); err == nil {
+		t.Error("NaN features accepted")
+	}
+	if _, err := InstallFeatures(s0, func(Pretraining) (FeatureSource, error) { return nil, errors.New("no torch") }); err == nil ||
+		!strings.Contains(err.Error(), "typiclust") || !strings.Contains(err.Error(), "no torch") {
+		t.Errorf("installer error: %v", err)
+	}
+}
+
+func TestInstallFeaturesInsidePrefilter(t *testing.T) {
+	s, err := New("prefilter", map[string]any{"first": "entropy", "then": "typiclust", "keep": 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.(Needer).Needs(); !slices.Contains(n, CapSelfSupervised) {
+		t.Fatalf("prefilter over typiclust needs %v", n)
+	}
+	calls := 0
+	got, err := InstallFeatures(s, func(Pretraining) (FeatureSource, error) { calls++; return &tableFeatures{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || slices.Contains(got.(Needer).Needs(), CapSelfSupervised) {
+		t.Errorf("%d installs; needs after: %v", calls, got.(Needer).Needs())
+	}
+	if !slices.Contains(s.(Needer).Needs(), CapSelfSupervised) {
+		t.Error("the original prefilter was modified")
+	}
+	// No self-supervised part: the strategy comes back as it is.
+	e, _ := New("prefilter", map[string]any{"first": "entropy", "then": map[string]any{"name": "typiclust", "options": map[string]any{"features": "inputs"}}, "keep": 50})
+	same, err := InstallFeatures(e, func(Pretraining) (FeatureSource, error) { t.Error("source asked for"); return nil, nil })
+	if p, ok := same.(*Prefilter); err != nil || !ok || p != e.(*Prefilter) {
+		t.Errorf("a prefilter without self-supervised parts was replaced by %v (%v)", same, err)
 	}
 }
 

@@ -144,6 +144,40 @@ func (g *graph) forward(net *agents.MLP, p []*ts.Tensor, x *ts.Tensor, n int, ma
 	return h
 }
 
+// scores returns the policy's [n] scores of the rows of x as
+// agents.SampleScores defines them: one deterministic pass without passes,
+// else the mean over the passes' outputs (each under its stored dropout
+// masks) plus bonus x their population standard deviation.
+func (g *graph) scores(net *agents.MLP, p []*ts.Tensor, x *ts.Tensor, n int, passes [][][]float64, bonus float64) *ts.Tensor {
+	flat := func(t *ts.Tensor) (*ts.Tensor, error) { return t.View([]int64{int64(n)}, false) }
+	if len(passes) == 0 {
+		return g.op(g.forward(net, p, x, n, nil), flat)
+	}
+	outs := make([]ts.Tensor, 0, len(passes))
+	for _, mk := range passes {
+		o := g.op(g.forward(net, p, x, n, mk), flat)
+		if o == nil {
+			return nil
+		}
+		outs = append(outs, *o)
+	}
+	st := g.keep(ts.Stack(outs, 0)) // [passes, n]
+	mean := g.op(st, func(t *ts.Tensor) (*ts.Tensor, error) { return t.MeanDim([]int64{0}, false, gotch.Double, false) })
+	if bonus == 0 || len(passes) == 1 {
+		return mean // one pass: the standard deviation is exactly 0
+	}
+	d := g.op2(st, mean, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Sub(b, false) })
+	sq := g.op2(d, d, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Mul(b, false) })
+	v := g.op(sq, func(t *ts.Tensor) (*ts.Tensor, error) { return t.MeanDim([]int64{0}, false, gotch.Double, false) })
+	// sqrt has an infinite derivative at 0 (identical passes): clamping
+	// the variance to 1e-300 keeps the gradient finite (0 there) and moves
+	// the score by at most |bonus| x 1e-150.
+	v = g.op(v, func(t *ts.Tensor) (*ts.Tensor, error) { return t.ClampMin(g.scalar(1e-300), false) })
+	sd := g.op(v, func(t *ts.Tensor) (*ts.Tensor, error) { return t.Sqrt(false) })
+	sd = g.op(sd, func(t *ts.Tensor) (*ts.Tensor, error) { return t.MulScalar(g.scalar(bonus), false) })
+	return g.op2(mean, sd, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Add(b, false) })
+}
+
 // grads runs backward from loss and copies the parameters' gradients out.
 func (g *graph) grads(loss *ts.Tensor, p []*ts.Tensor, net *agents.MLP) (float64, [][]float64, error) {
 	if g.err != nil {
@@ -183,7 +217,9 @@ func begin() (func(), error) {
 }
 
 // PolicyGrad computes the REINFORCE or PPO loss of a Plackett-Luce policy
-// whose logits are the network's single output per candidate, and its gradient.
+// whose logits are the network's single output per candidate (for an
+// MC-dropout policy: the mean, plus loss.Bonus x the standard deviation, of
+// that output over the sample's stored dropout passes), and its gradient.
 func (Backend) PolicyGrad(net *agents.MLP, samples []agents.PLSample, loss agents.PGLoss) (float64, [][]float64, error) {
 	if net.Out() != 1 {
 		return 0, nil, fmt.Errorf("torchnet: a policy network has one output (the score), got %d", net.Out())
@@ -211,8 +247,9 @@ func (Backend) PolicyGrad(net *agents.MLP, samples []agents.PLSample, loss agent
 			return 0, nil, fmt.Errorf("torchnet: sample %d chose %d of %d candidates", si, k, m)
 		}
 		x := g.matrix(s.X)
-		out := g.forward(net, p, x, m, s.Masks)
-		sc := g.op(out, func(t *ts.Tensor) (*ts.Tensor, error) { return t.View([]int64{int64(m)}, false) })
+		// The scores under the sample's own stored passes: the distribution
+		// the agent acted with (agents.SampleScores).
+		sc := g.scores(net, p, x, m, s.Passes, loss.Bonus)
 		sc = g.op(sc, func(t *ts.Tensor) (*ts.Tensor, error) { return t.DivScalar(g.scalar(tau), false) })
 		// Row j of the mask removes the candidates drawn before step j.
 		add := make([]float64, k*m)

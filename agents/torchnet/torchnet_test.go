@@ -27,11 +27,10 @@ func randMat(rng *rand.Rand, r, c int) *mat.Dense {
 func goPolicyLoss(t *testing.T, net *agents.MLP, samples []agents.PLSample, l agents.PGLoss) float64 {
 	total := 0.0
 	for _, s := range samples {
-		out, err := net.Forward(s.X, s.Masks)
+		sc, err := agents.SampleScores(net, s, l)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := mat.Col(nil, 0, out)
 		lp := agents.PLLogProb(sc, s.Chosen, l.Temperature)
 		obj := s.Adv * lp
 		if l.Algo == "ppo" {
@@ -65,11 +64,16 @@ func TestPolicyGradMatchesFiniteDifferences(t *testing.T) {
 		name    string
 		loss    agents.PGLoss
 		dropout float64
+		passes  int
 	}{
-		{"reinforce", agents.PGLoss{Algo: "reinforce", Temperature: 1}, 0},
-		{"reinforce, temperature and dropout", agents.PGLoss{Algo: "reinforce", Temperature: 0.5}, 0.3},
-		{"ppo", agents.PGLoss{Algo: "ppo", Clip: 0.2, Temperature: 1}, 0},
-		{"entropy bonus", agents.PGLoss{Algo: "reinforce", Temperature: 1, Entropy: 0.1}, 0},
+		{"reinforce", agents.PGLoss{Algo: "reinforce", Temperature: 1}, 0, 0},
+		{"reinforce, temperature and dropout", agents.PGLoss{Algo: "reinforce", Temperature: 0.5}, 0.3, 1},
+		{"ppo", agents.PGLoss{Algo: "ppo", Clip: 0.2, Temperature: 1}, 0, 0},
+		{"entropy bonus", agents.PGLoss{Algo: "reinforce", Temperature: 1, Entropy: 0.1}, 0, 0},
+		{"bayesian: mean of 4 passes", agents.PGLoss{Algo: "reinforce", Temperature: 1}, 0.3, 4},
+		{"bayesian: 4 passes and a std bonus", agents.PGLoss{Algo: "reinforce", Temperature: 0.7, Bonus: 0.5}, 0.3, 4},
+		{"bayesian ppo with entropy: 3 passes, bonus", agents.PGLoss{Algo: "ppo", Clip: 0.2, Temperature: 1, Entropy: 0.1, Bonus: 1}, 0.2, 3},
+		{"bonus with one pass", agents.PGLoss{Algo: "reinforce", Temperature: 1, Bonus: 2}, 0.3, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			net, err := agents.NewMLP([]int{4, 5, 3, 1}, tc.dropout, rng)
@@ -79,10 +83,16 @@ func TestPolicyGradMatchesFiniteDifferences(t *testing.T) {
 			var samples []agents.PLSample
 			for s := 0; s < 3; s++ {
 				x := randMat(rng, 6, 4)
-				sm := agents.PLSample{X: x, Chosen: []int{(s + 2) % 6, 5 - s, 0 + s}, Adv: rng.NormFloat64(), Masks: net.Masks(6, rng)}
-				out, _ := net.Forward(x, sm.Masks)
+				sm := agents.PLSample{X: x, Chosen: []int{(s + 2) % 6, 5 - s, 0 + s}, Adv: rng.NormFloat64()}
+				for p := 0; p < tc.passes; p++ {
+					sm.Passes = append(sm.Passes, net.Masks(6, rng))
+				}
+				lp, err := agents.SampleLogProb(net, sm, tc.loss)
+				if err != nil {
+					t.Fatal(err)
+				}
 				// OldLogP near the current one, so PPO's ratio sits inside and outside the clip range.
-				sm.OldLogP = agents.PLLogProb(mat.Col(nil, 0, out), sm.Chosen, tc.loss.Temperature) + []float64{0, 0.5, -0.5}[s]
+				sm.OldLogP = lp + []float64{0, 0.5, -0.5}[s]
 				samples = append(samples, sm)
 			}
 			loss, grads, err := torchnet.Backend{}.PolicyGrad(net, samples, tc.loss)

@@ -104,7 +104,7 @@ const ratioConfig = `
 name: ratio-example
 seeds: [4]
 data: {name: blobs, n: 300, classes: 3, dim: 2}
-split: {val: 30, test: 60}
+split: {test: 60}
 al: {init_size: 6, k: 4, budget: 18}
 learner: {backend: testcentroid, model: {name: mlp}}
 strategies:

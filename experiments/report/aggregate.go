@@ -113,6 +113,9 @@ type Setting struct {
 	Budgets []int
 	Seeds   []uint64 // seeds common to every method, used for the matrix
 	Penalty [][]float64
+	// FreeVal is the largest number of free validation labels (outside the
+	// budget) any of its runs used; 0 = budget-honest.
+	FreeVal int
 }
 
 // Group is the runs of one config except the seed: one method in one setting.
@@ -215,6 +218,7 @@ func Build(runs []Run, opt Options) (*Report, error) {
 			}
 		}
 		g.Runs = append(g.Runs, r)
+		s.FreeVal = max(s.FreeVal, r.Config.Split.FreeVal())
 	}
 	// Labels: settings by their varying keys, groups by strategy (+ options if needed).
 	if len(rep.Settings) > 1 {
@@ -236,6 +240,9 @@ func Build(runs []Run, opt Options) (*Report, error) {
 	}
 	if rep.Title == "" {
 		rep.Title = runs[0].Config.Name
+	}
+	if free := commonFreeVal(rep.Settings); free > 0 {
+		rep.Title += ", " + experiments.FreeValNote(free)
 	}
 	targets := opt.Targets
 	if targets == nil {
@@ -623,4 +630,19 @@ func settingName(s *Setting) string {
 		return "all runs"
 	}
 	return s.Label
+}
+
+// commonFreeVal is the free validation labels every setting shares (0 when
+// any is budget-honest or they differ: then each setting's title says it).
+func commonFreeVal(ss []*Setting) int {
+	if len(ss) == 0 {
+		return 0
+	}
+	n := ss[0].FreeVal
+	for _, s := range ss[1:] {
+		if s.FreeVal != n {
+			return 0
+		}
+	}
+	return n
 }

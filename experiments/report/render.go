@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/experiments/stats"
 	"github.com/alrl/alrl/internal/atomicfile"
 )
@@ -200,8 +201,19 @@ func (rep *Report) blocks() ([]any, error) {
 		if s.Label != "" {
 			title = "Setting: " + s.Label
 		}
+		plotTitle := rep.Title + " " + s.Label
+		if s.FreeVal > 0 && commonFreeVal(rep.Settings) == 0 {
+			note := experiments.FreeValNote(s.FreeVal)
+			title, plotTitle = title+", "+note, plotTitle+", "+note
+		}
 		out = append(out, heading{2, title})
-		png, svg, err := plotCurves(rep.Title+" "+s.Label, s.Groups, o.Level)
+		if s.FreeVal > 0 {
+			out = append(out, para{fmt.Sprintf("These runs used %s (split.val_counts: false) for early stopping and model selection; "+
+				"those labels are not counted in the budget or on the x axis.", experiments.FreeValNote(s.FreeVal))})
+		} else {
+			out = append(out, para{"Budget-honest: every label these runs saw is counted in the budget and on the x axis."})
+		}
+		png, svg, err := plotCurves(strings.TrimSpace(plotTitle), s.Groups, o.Level)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +229,7 @@ func (rep *Report) blocks() ([]any, error) {
 			para{"AULC: trapezoid rule over (labels, test accuracy); normalised = divided by the label range, i.e. the mean accuracy over the budget. Times are totals per run."})
 		if ab := archBlocks(s); ab != nil {
 			out = append(out, ab...)
-			png, svg, err := plotArchs(rep.Title+" "+s.Label, s.Groups)
+			png, svg, err := plotArchs(strings.TrimSpace(plotTitle), s.Groups)
 			if err != nil {
 				return nil, err
 			}

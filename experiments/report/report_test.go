@@ -270,7 +270,7 @@ func TestWriteReportFromSweep(t *testing.T) {
 	os.WriteFile(base, []byte(`
 seeds: [1]
 data: {name: blobs, n: 400, classes: 4, dim: 2, noise: 4}
-split: {val: 30, test: 100}
+split: {test: 100}
 al: {init_size: 8, init_mode: balanced, k: 4, budget: 28}
 learner: {backend: testcentroid, model: {name: mlp, hidden: [8]}}
 targets: [0.5, 0.9]

@@ -155,7 +155,7 @@ func TestDeepFoolOnALinearModelIsTheExactDistance(t *testing.T) {
 		}
 	}
 	// And the registered strategy ranks by it.
-	s, err := strategies.New("dfal", nil)
+	s, err := strategies.New("deepfool", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

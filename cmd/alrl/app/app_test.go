@@ -26,12 +26,12 @@ const pureGoConfig = `
 name: moons-purego
 seeds: [2]
 data: {name: moons, n: 300, noise: 0.15}
-split: {val: 30, test: 80}
+split: {test: 80}
 al: {init_size: 6, init_mode: balanced, k: 6, budget: 18}
 learner:
   backend: gorgonia
   model: {name: mlp, hidden: [16], dropout: 0.2}
-  train: {lr: 0.01, batch_size: 16, epochs: 10, min_epoch_samples: 64, patience: 3}
+  train: {lr: 0.01, batch_size: 16, epochs: 10, min_epoch_samples: 64, patience: 3, holdout: 0.2}
 strategies:
   - name: entropy
   - name: random

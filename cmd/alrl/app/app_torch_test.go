@@ -19,12 +19,12 @@ const moonsConfig = `
 name: moons-e2e
 seeds: [3]
 data: {name: moons, n: 400, noise: 0.15}
-split: {val: 40, test: 100}
+split: {test: 100}
 al: {init_size: 6, init_mode: balanced, k: 6, budget: 30}
 learner:
   threads: 1
   model: {name: mlp, hidden: [16], dropout: 0.2}
-  train: {lr: 0.01, batch_size: 16, epochs: 20, min_epoch_samples: 64, patience: 4}
+  train: {lr: 0.01, batch_size: 16, epochs: 20, min_epoch_samples: 64, patience: 4, holdout: 0.2}
 strategies:
   - name: entropy
   - name: random

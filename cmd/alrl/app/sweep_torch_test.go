@@ -43,12 +43,12 @@ const moonsBase = `
 name: moons-sweep
 seeds: [1]
 data: {name: moons, n: 400, noise: 0.2}
-split: {val: 40, test: 100}
+split: {test: 100}
 al: {init_size: 6, init_mode: balanced, k: 6, budget: 24}
 learner:
   threads: 1
   model: {name: mlp, hidden: [16], dropout: 0.2}
-  train: {lr: 0.01, batch_size: 16, epochs: 10, min_epoch_samples: 64, patience: 3}
+  train: {lr: 0.01, batch_size: 16, epochs: 10, min_epoch_samples: 64, patience: 3, holdout: 0.2}
 targets: [0.8]
 stopping:
   stop_set: 100
