@@ -19,7 +19,7 @@ TEST_TIMEOUT ?= 30m
 
 include mk/torch.mk
 
-.PHONY: all deps apt apt-test gomod build run test vet bench bench-large clean test-purego build-purego run-purego bench-purego
+.PHONY: all deps apt apt-test gomod build run test vet bench bench-large docs-results clean test-purego build-purego run-purego bench-purego
 
 all: build
 
@@ -102,3 +102,14 @@ bench-purego: gomod
 
 clean:
 	rm -rf bin .build
+
+# docs-results: regenerate every generated results page under docs/results/
+# (report.md, CSVs, figures) from the run folders committed under results/:
+# each page's report.args holds its `alrl report` arguments. A test
+# (TestCommittedReportsMatchTheirRuns) fails when a page differs from them.
+docs-results: build
+	@for d in docs/results/*/; do \
+	  args=$$(tr '\n' ' ' < $$d/report.args); \
+	  echo "alrl report $$args --out $$d"; \
+	  ./$(BIN) report --out $$d $$args || exit 1; \
+	done

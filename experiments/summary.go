@@ -65,7 +65,7 @@ func WriteExperimentSummary(cfg Config, results []RunResult) error {
 	var md bytes.Buffer
 	fmt.Fprintf(&md, "# %s\n\n", cfg.Split.TitleNote(cfg.Name))
 	if n := cfg.Split.FreeVal(); n > 0 {
-		fmt.Fprintf(&md, "These runs used %s (split.val_counts: false): their labels are not counted in the budget or on the x axis.\n\n", FreeValNote(n))
+		fmt.Fprintf(&md, "These runs used %d free validation labels (split.val_counts: false): their labels are not counted in the budget or on the x axis.\n\n", n)
 	} else {
 		md.WriteString("Budget-honest: every label the runs saw (initial set, queries, any holdout for early stopping) is counted in the budget.\n\n")
 	}

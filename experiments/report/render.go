@@ -208,8 +208,8 @@ func (rep *Report) blocks() ([]any, error) {
 		}
 		out = append(out, heading{2, title})
 		if s.FreeVal > 0 {
-			out = append(out, para{fmt.Sprintf("These runs used %s (split.val_counts: false) for early stopping and model selection; "+
-				"those labels are not counted in the budget or on the x axis.", experiments.FreeValNote(s.FreeVal))})
+			out = append(out, para{fmt.Sprintf("These runs used %d free validation labels (split.val_counts: false) for early stopping and model selection; "+
+				"those labels are not counted in the budget or on the x axis.", s.FreeVal)})
 		} else {
 			out = append(out, para{"Budget-honest: every label these runs saw is counted in the budget and on the x axis."})
 		}

@@ -92,7 +92,7 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		{"missing file", []string{"train", "-c", filepath.Join(dir, "nope.yaml")}, []string{"does not exist", "builtin:"}},
 		{"unknown strategy", []string{"train", "--set", "strategies.0.name=oracle"}, []string{"unknown strategy", "entropy"}},
 		{"bad set", []string{"train", "--set", "al.k"}, []string{"--set"}},
-		{"budget above pool", []string{"train", "--set", "data.name=moons", "--set", "data.n=100", "--set", "split.pool=0", "--set", "split.val=10", "--set", "split.test=10",
+		{"budget above pool", []string{"train", "--set", "data.name=moons", "--set", "data.n=100", "--set", "split.pool=0", "--set", "split.test=10",
 			"--set", "learner.model.name=mlp", "--set", "al.budget=500", "--out", filepath.Join(dir, "o")}, []string{"al.budget", "pool"}},
 		{"missing data dir", []string{"train", "--data-dir", filepath.Join(dir, "nodata"), "--out", filepath.Join(dir, "o2")}, []string{"nodata", "ALRL_DATA_DIR"}},
 	}
