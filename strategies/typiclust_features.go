@@ -114,7 +114,8 @@ func NeedsPretraining(s Strategy) []Pretraining {
 	return out
 }
 
-// missingFeatures is the placeholder source of NeedsPretraining.
+// missingFeatures stands in for a real source while NeedsPretraining walks a
+// copy of the strategy to list its pre-trainings; reading it is an error.
 type missingFeatures struct{}
 
 func (missingFeatures) Features(context.Context, []int) (*mat.Dense, error) {
