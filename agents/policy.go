@@ -55,6 +55,7 @@ type Policy struct {
 	pg     *PG
 	dqn    *DQN
 	albl   *ALBL
+	rank   *Ranker
 }
 
 // LoadPolicy reads a policy file; a non-nil feature list must match the
@@ -74,6 +75,12 @@ func LoadPolicy(path string, wantFeatures []string, sample bool) (*Policy, error
 		}
 		if err := p.albl.SetPrior(pf.LogWeights); err != nil {
 			return nil, err
+		}
+		return p, nil
+	}
+	if pf.Kind == KindImitation {
+		if p.rank, err = LoadRanker(pf); err != nil {
+			return nil, fmt.Errorf("policy file %s: %w", path, err)
 		}
 		return p, nil
 	}
@@ -107,6 +114,9 @@ func (p *Policy) Needs() []learner.Capability {
 	if p.albl != nil {
 		return p.albl.Needs()
 	}
+	if p.rank != nil {
+		return []learner.Capability{learner.CapProbs, learner.CapMCDropout, learner.CapEmbeddings}
+	}
 	return p.fb.Needs()
 }
 
@@ -130,6 +140,9 @@ func (p *Policy) features(ctx context.Context, q strategies.Query) (*envs.Featur
 func (p *Policy) Score(ctx context.Context, q strategies.Query) ([]float64, error) {
 	if p.albl != nil {
 		return nil, fmt.Errorf("policy file %s holds a bandit, which has no per-sample score", p.path)
+	}
+	if p.rank != nil {
+		return nil, fmt.Errorf("policy file %s holds an imitation ranker, which scores a pre-selected list greedily, not every candidate", p.path)
 	}
 	f, _, err := p.features(ctx, q)
 	if err != nil {
@@ -157,6 +170,13 @@ func (p *Policy) Select(ctx context.Context, q strategies.Query) ([]int, error) 
 	}
 	if p.albl != nil {
 		return p.albl.Select(ctx, q)
+	}
+	if p.rank != nil {
+		ep, ok := envs.EpisodeFrom(ctx)
+		if !ok {
+			return nil, fmt.Errorf("policy: the query carries no episode state (budget, labels); run it through alrl's runner or agents.Heuristic")
+		}
+		return p.rank.Select(ctx, q, ep)
 	}
 	s, err := p.Score(ctx, q)
 	if err != nil {

@@ -74,6 +74,8 @@ type PolicyFile struct {
 	PG     *PGConfig     `json:"pg,omitempty"`
 	DQN    *DQNConfig    `json:"dqn,omitempty"`
 	Bandit *BanditConfig `json:"bandit,omitempty"`
+	// Imitation holds the imitation ranker's settings; its policy is class-agnostic (NumClasses 0).
+	Imitation *ImitationConfig `json:"imitation,omitempty"`
 
 	Nets map[string]*NetFile `json:"nets,omitempty"` // pg: policy, baseline; dqn: q
 	// LogWeights are the bandit's learned log-weights over its arms (its prior on a new task).
@@ -143,7 +145,7 @@ func ReadPolicy(path string) (*PolicyFile, error) {
 	if p.Checksum != p.checksum() {
 		return nil, fmt.Errorf("policy file %s is corrupt (checksum mismatch)", path)
 	}
-	need := map[string][]string{KindPG: {"policy"}, KindDQN: {"q"}, KindBandit: nil}
+	need := map[string][]string{KindPG: {"policy"}, KindDQN: {"q"}, KindBandit: nil, KindImitation: {"policy"}}
 	nets, ok := need[p.Kind]
 	if !ok {
 		return nil, fmt.Errorf("policy file %s: unknown agent kind %q", path, p.Kind)

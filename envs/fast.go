@@ -190,42 +190,11 @@ func (h *Head) Fit(ctx context.Context, train, val learner.Labeled, _ uint64) (l
 		return st, err
 	}
 	n, d := train.Len(), h.width()
-	p := make([]float64, n*h.c)
-	fg := func(w, g []float64) float64 {
-		h.logits(w, x, n, p)
-		softmaxRows(p, n, h.c)
-		f := 0.0
-		for k := range g {
-			g[k] = 0
-		}
-		for i, y := range train.Y {
-			f -= math.Log(math.Max(p[i*h.c+y], 1e-300))
-			xi := x[i]
-			for c := 0; c < h.c; c++ {
-				r := p[i*h.c+c]
-				if c == y {
-					r--
-				}
-				floats.AddScaled(g[c*d:(c+1)*d], r, xi)
-			}
-		}
-		for c := 0; c < h.c; c++ {
-			for j := 0; j < d-1; j++ {
-				v := w[c*d+j]
-				f += 0.5 * h.l2 * v * v
-				g[c*d+j] += h.l2 * v
-			}
-		}
-		return f
-	}
-	init := h.w
-	if len(init) != h.c*d {
-		init = make([]float64, h.c*d)
-	}
-	w, f, iters := lbfgs(init, fg, h.iters, 1e-5*float64(n))
+	w, f, iters := h.minimise(h.w, x, train.Y, h.iters)
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return st, fmt.Errorf("fit: logistic regression: the objective is not finite (check the embeddings)")
 	}
+	p := make([]float64, n*h.c)
 	h.w = w
 	h.fitted = true
 	st.Epochs, st.BestEpoch = iters, iters
@@ -261,6 +230,49 @@ func (h *Head) Fit(ctx context.Context, train, val learner.Labeled, _ uint64) (l
 		st.ValAcc, st.ValLoss = acc, nll
 	}
 	return st, nil
+}
+
+// objective returns the penalised cross-entropy of the rows x with labels y
+// (biases unpenalised) as an L-BFGS objective.
+func (h *Head) objective(x [][]float64, y []int) func(w, g []float64) float64 {
+	n, d := len(y), h.width()
+	p := make([]float64, n*h.c)
+	return func(w, g []float64) float64 {
+		h.logits(w, x, n, p)
+		softmaxRows(p, n, h.c)
+		f := 0.0
+		for k := range g {
+			g[k] = 0
+		}
+		for i, yi := range y {
+			f -= math.Log(math.Max(p[i*h.c+yi], 1e-300))
+			xi := x[i]
+			for c := 0; c < h.c; c++ {
+				r := p[i*h.c+c]
+				if c == yi {
+					r--
+				}
+				floats.AddScaled(g[c*d:(c+1)*d], r, xi)
+			}
+		}
+		for c := 0; c < h.c; c++ {
+			for j := 0; j < d-1; j++ {
+				v := w[c*d+j]
+				f += 0.5 * h.l2 * v * v
+				g[c*d+j] += h.l2 * v
+			}
+		}
+		return f
+	}
+}
+
+// minimise fits the weights on (x, y) with at most iters L-BFGS iterations,
+// starting from init (zeros when it has the wrong size).
+func (h *Head) minimise(init []float64, x [][]float64, y []int, iters int) ([]float64, float64, int) {
+	if len(init) != h.c*h.width() {
+		init = make([]float64, h.c*h.width())
+	}
+	return lbfgs(init, h.objective(x, y), iters, 1e-5*float64(len(y)))
 }
 
 func (h *Head) ready() error {

@@ -349,3 +349,47 @@ func (Backend) RegressionGrad(net *agents.MLP, x *mat.Dense, masks [][]float64, 
 	}
 	return g.grads(l, p, net)
 }
+
+// ListwiseGrad computes the mean over samples of the top-one ListNet loss
+// -sum_i q_i log softmax(scores)_i of the network's scores of s.X against
+// s.Target, and its gradient.
+func (Backend) ListwiseGrad(net *agents.MLP, samples []agents.RankSample) (float64, [][]float64, error) {
+	if net.Out() != 1 {
+		return 0, nil, fmt.Errorf("torchnet: a ranking network has one output (the score), got %d", net.Out())
+	}
+	if len(samples) == 0 {
+		return 0, nil, fmt.Errorf("torchnet: no samples")
+	}
+	done, err := begin()
+	if err != nil {
+		return 0, nil, err
+	}
+	defer done()
+	g := &graph{}
+	defer g.free()
+	p := g.params(net)
+	var total *ts.Tensor
+	for si, s := range samples {
+		m, _ := s.X.Dims()
+		if len(s.Target) != m || m == 0 {
+			return 0, nil, fmt.Errorf("torchnet: sample %d has %d rows and %d targets", si, m, len(s.Target))
+		}
+		sc := g.scores(net, p, g.matrix(s.X), m, nil, 0)
+		lsm := g.op(sc, func(t *ts.Tensor) (*ts.Tensor, error) { return t.LogSoftmax(0, gotch.Double, false) })
+		q := g.data(s.Target, int64(m))
+		prod := g.op2(lsm, q, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Mul(b, false) })
+		sum := g.op(prod, func(t *ts.Tensor) (*ts.Tensor, error) { return t.Sum(gotch.Double, false) })
+		if total == nil {
+			total = sum
+		} else {
+			total = g.op2(total, sum, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Add(b, false) })
+		}
+		if !g.ok() {
+			return 0, nil, fmt.Errorf("torchnet: listwise loss of sample %d: %w", si, g.err)
+		}
+	}
+	l := g.op(total, func(t *ts.Tensor) (*ts.Tensor, error) {
+		return t.MulScalar(g.scalar(-1/float64(len(samples))), false)
+	})
+	return g.grads(l, p, net)
+}
