@@ -25,6 +25,7 @@ type StreamEnv interface {
 type EpisodeResult struct {
 	Episode      int                `json:"episode"`
 	Seed         uint64             `json:"seed"`
+	Task         string             `json:"task,omitempty"` // the training task (imitation)
 	Return       envs.Float         `json:"return"`         // sum of the rewards
 	AULC         envs.Float         `json:"aulc"`           // normalised area under the validation-accuracy curve
 	FinalValAcc  envs.Float         `json:"final_val_acc"`  // validation accuracy at the end

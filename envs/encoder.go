@@ -354,3 +354,14 @@ func encodeLearner(ctx context.Context, fc FastConfig, lc learner.Config, data *
 	}
 	return em, nil
 }
+
+// RawEmbedding returns the split's rows as they are, standardised, without
+// the cache (for tasks generated afresh every episode).
+func RawEmbedding(data *datasets.Dataset, split datasets.Split) (*Embedding, error) {
+	em, err := encodeRaw(data, sortedUnion(split.Pool, split.Val, split.Test))
+	if err != nil {
+		return nil, fmt.Errorf("fast mode: raw encoder on %s: %w", data.Name, err)
+	}
+	em.standardize()
+	return em, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/alrl/alrl/learner"
 )
@@ -108,17 +109,20 @@ func (h *Head) Lookahead(ctx context.Context, train learner.Labeled, cands, cand
 // mode: it reads true labels from the data set (which only training may do)
 // and measures gains on a held-out set of the source split.
 type LookaheadExpert struct {
-	Head   *Head
-	Labels []int           // the data set's labels, by row
-	Eval   learner.Labeled // held-out rows and labels the gains are measured on
-	Iters  int             // L-BFGS iterations of each refit
-	Refits int             // refits run so far (for the cost report)
+	Head    *Head
+	Labels  []int           // the data set's labels, by row
+	Eval    learner.Labeled // held-out rows and labels the gains are measured on
+	Iters   int             // L-BFGS iterations of each refit
+	Refits  int             // refits run so far (for the cost report)
+	Seconds float64         // time spent in Gains so far
 }
 
 // Gains returns, for each candidate, the drop in held-out loss from adding
 // it with its true label to labeled plus extra (the batch picked so far,
 // also with true labels).
 func (e *LookaheadExpert) Gains(ctx context.Context, labeled, extra, cands []int) ([]float64, error) {
+	t0 := time.Now()
+	defer func() { e.Seconds += time.Since(t0).Seconds() }()
 	idx := append(append([]int(nil), labeled...), extra...)
 	lab := func(rows []int) ([]int, error) {
 		y := make([]int, len(rows))

@@ -39,25 +39,27 @@ const (
 // data set in the fast environment, then evaluated as the strategy `policy`
 // next to the config's strategies on the config's data set.
 type AgentConfig struct {
-	Name            string              `yaml:"name"`             // pg | dqn | bandit
-	Label           string              `yaml:"label"`            // run folder / legend name of the trained agent [name]
-	Features        []string            `yaml:"features"`         // candidate features by name (pg, dqn)
-	MCSamples       int                 `yaml:"mc_samples"`       // MC samples of the bald feature
-	Episodes        int                 `yaml:"episodes"`         // training episodes
-	LR              float64             `yaml:"lr"`               // learning rate (Adam)
-	Seed            uint64              `yaml:"seed"`             // training seed: source split, episode seeds, network init
-	Mode            string              `yaml:"mode"`             // training env: fast | full
-	Reward          string              `yaml:"reward"`           // training env's reward: raw | relative; "" = relative (raw for dqn); al.reward applies to the evaluation
-	RewardArea      bool                `yaml:"reward_area"`      // training env: weight rewards so that they sum to the AULC gain
-	Candidates      int                 `yaml:"candidates"`       // training env: candidates offered per step (0 = al.candidates)
-	Source          datasets.Source     `yaml:"source"`           // training data set
-	Split           SplitConfig         `yaml:"split"`            // training data split
-	CheckpointEvery int                 `yaml:"checkpoint_every"` // episodes between training checkpoints
-	Evaluate        bool                `yaml:"evaluate"`         // run the evaluation after training
-	Stream          envs.StreamConfig   `yaml:"stream"`           // dqn: the stream-based env
-	PG              agents.PGConfig     `yaml:"pg"`
-	DQN             agents.DQNConfig    `yaml:"dqn"`
-	Bandit          agents.BanditConfig `yaml:"bandit"`
+	Name            string                 `yaml:"name"`             // pg | dqn | bandit
+	Label           string                 `yaml:"label"`            // run folder / legend name of the trained agent [name]
+	Features        []string               `yaml:"features"`         // candidate features by name (pg, dqn)
+	MCSamples       int                    `yaml:"mc_samples"`       // MC samples of the bald feature
+	Episodes        int                    `yaml:"episodes"`         // training episodes
+	LR              float64                `yaml:"lr"`               // learning rate (Adam)
+	Seed            uint64                 `yaml:"seed"`             // training seed: source split, episode seeds, network init
+	Mode            string                 `yaml:"mode"`             // training env: fast | full
+	Reward          string                 `yaml:"reward"`           // training env's reward: raw | relative; "" = relative (raw for dqn); al.reward applies to the evaluation
+	RewardArea      bool                   `yaml:"reward_area"`      // training env: weight rewards so that they sum to the AULC gain
+	Candidates      int                    `yaml:"candidates"`       // training env: candidates offered per step (0 = al.candidates)
+	Source          datasets.Source        `yaml:"source"`           // training data set
+	Split           SplitConfig            `yaml:"split"`            // training data split
+	CheckpointEvery int                    `yaml:"checkpoint_every"` // episodes between training checkpoints
+	Evaluate        bool                   `yaml:"evaluate"`         // run the evaluation after training
+	Stream          envs.StreamConfig      `yaml:"stream"`           // dqn: the stream-based env
+	PG              agents.PGConfig        `yaml:"pg"`
+	DQN             agents.DQNConfig       `yaml:"dqn"`
+	Bandit          agents.BanditConfig    `yaml:"bandit"`
+	Imitation       agents.ImitationConfig `yaml:"imitation"`
+	Tasks           []AgentTask            `yaml:"tasks"` // imitation: the training tasks, one per episode in turn ([] = source and split)
 }
 
 // DefaultAgentConfig returns the documented defaults of the agent section.
@@ -79,6 +81,7 @@ func DefaultAgentConfig() AgentConfig {
 		PG:              agents.DefaultPGConfig(),
 		DQN:             agents.DefaultDQNConfig(),
 		Bandit:          agents.DefaultBanditConfig(),
+		Imitation:       agents.DefaultImitationConfig(),
 	}
 }
 
@@ -100,8 +103,13 @@ func (a AgentConfig) Validate() error {
 		errs = append(errs, a.DQN.Validate())
 	case agents.KindBandit:
 		errs = append(errs, a.Bandit.Validate())
+	case agents.KindImitation:
+		errs = append(errs, a.Imitation.Validate(), a.validateTasks())
+		if a.Mode != ModeFast {
+			errs = append(errs, fmt.Errorf("agent.mode: the imitation agent trains in fast mode only (its look-ahead expert refits the fast head)"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("agent.name: %q is not one of pg, dqn, bandit", a.Name))
+		errs = append(errs, fmt.Errorf("agent.name: %q is not one of pg, dqn, bandit, imitation", a.Name))
 	}
 	if a.Name == agents.KindPG || a.Name == agents.KindDQN {
 		if _, err := features.New(a.Features, 2, features.Options{MCSamples: a.MCSamples}); err != nil {
@@ -110,6 +118,9 @@ func (a AgentConfig) Validate() error {
 		if a.LR <= 0 {
 			errs = append(errs, fmt.Errorf("agent.lr: must be > 0, got %g", a.LR))
 		}
+	}
+	if a.Name == agents.KindImitation && !(a.LR > 0) {
+		errs = append(errs, fmt.Errorf("agent.lr: must be > 0, got %g", a.LR))
 	}
 	if a.Episodes < 1 {
 		errs = append(errs, fmt.Errorf("agent.episodes: must be >= 1, got %d", a.Episodes))
@@ -204,17 +215,6 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 	if err := atomicfile.WriteBytes(filepath.Join(dir, "config.yaml"), resolved); err != nil {
 		return "", err
 	}
-	data, err := datasets.Load(a.Source, opt.DataDir, a.Seed)
-	if err != nil {
-		return "", fmt.Errorf("agent.source: %w", err)
-	}
-	split, err := data.Split(a.Seed, datasets.SplitConfig{PoolSize: a.Split.Pool, ValSize: a.Split.Val, TestSize: a.Split.Test})
-	if err != nil {
-		return "", fmt.Errorf("agent.split: %w", err)
-	}
-	if a.Split.Val == 0 && a.Name != agents.KindBandit {
-		return "", fmt.Errorf("agent.split.val: the reward is the change in validation accuracy, so the training split needs a validation set")
-	}
 	be, err := backendFor(a.Name)
 	if err != nil {
 		return "", err
@@ -222,7 +222,18 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 	if be != nil {
 		defer be.Close()
 	}
-	common := agents.Common{Features: a.Features, MCSamples: a.MCSamples, Classes: data.NumClasses, LR: a.LR, Seed: a.Seed, Backend: be}
+	var play episodeFunc
+	var source string
+	var classes int
+	if a.Name == agents.KindImitation {
+		play, source, err = imitationEpisodes(ctx, cfg, opt)
+	} else {
+		play, source, classes, err = sourceEpisodes(ctx, cfg, opt)
+	}
+	if err != nil {
+		return "", err
+	}
+	common := agents.Common{Features: a.Features, MCSamples: a.MCSamples, Classes: classes, LR: a.LR, Seed: a.Seed, Backend: be}
 	tr, err := newTrainer(a, common)
 	if err != nil {
 		return "", err
@@ -243,43 +254,17 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 	} else if err == nil {
 		return "", fmt.Errorf("agent training folder %s holds a checkpoint; use --resume to continue it, or another --out", dir)
 	}
-	// Fast mode encodes the source once (or reads the cache).
-	var emb *envs.Embedding
-	if a.Mode == ModeFast {
-		fc := envs.DefaultFastConfig()
-		if cfg.Fast != nil {
-			fc = *cfg.Fast
-		}
-		t0 := time.Now()
-		if emb, err = envs.Encode(ctx, fc, cfg.Learner, data, split, a.Seed); err != nil {
-			return "", err
-		}
-		log.Info("fast mode: embeddings ready", zap.String("encoder", emb.Source), zap.Int("dims", emb.D), zap.Float64("seconds", time.Since(t0).Seconds()))
-	}
-	newLearner := func() (learner.Learner, error) {
-		if emb != nil {
-			fc := envs.DefaultFastConfig()
-			if cfg.Fast != nil {
-				fc = *cfg.Fast
-			}
-			return envs.NewHead(emb, data.NumClasses, fc.L2, fc.Iterations)
-		}
-		if cfg.NASEnabled() {
-			return nas.New(data.Inputs(), data.NumClasses, cfg.Learner, *cfg.NAS, nas.Options{Log: log})
-		}
-		return learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
-	}
 	start := time.Now().Add(-time.Duration(spent * float64(time.Second)))
-	log.Info("agent training", zap.String("agent", a.Name), zap.String("source", data.Name), zap.String("mode", a.Mode),
-		zap.Int("episodes", a.Episodes), zap.Int("pool", len(split.Pool)))
+	log.Info("agent training", zap.String("agent", a.Name), zap.String("source", source), zap.String("mode", a.Mode),
+		zap.Int("episodes", a.Episodes))
 	save := func(done bool) error {
 		if err := writeEpisodes(filepath.Join(dir, "train.jsonl"), results); err != nil {
 			return err
 		}
-		if err := PlotTraining(filepath.Join(dir, "training.png"), fmt.Sprintf("%s on %s", a.ID(), data.Name), results); err != nil {
+		if err := PlotTraining(filepath.Join(dir, "training.png"), fmt.Sprintf("%s on %s", a.ID(), source), results); err != nil {
 			return err
 		}
-		info := agents.TrainInfo{Source: data.Name, Episodes: len(results), Seed: a.Seed, Saved: time.Now().UTC(),
+		info := agents.TrainInfo{Source: source, Episodes: len(results), Seed: a.Seed, Saved: time.Now().UTC(),
 			Note: fmt.Sprintf("mode %s, al.k %d, al.budget %d, al.candidates %d", a.Mode, cfg.AL.K, cfg.AL.Budget, cfg.AL.Candidates)}
 		if err := agents.WritePolicy(policy, tr.Policy(info)); err != nil {
 			return err
@@ -304,13 +289,8 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 		if err := ctx.Err(); err != nil {
 			return "", fmt.Errorf("agent training interrupted after %d episodes (resume with --resume): %w", ep, err)
 		}
-		l, err := newLearner()
-		if err != nil {
-			return "", err
-		}
 		seed := envs.RNG(a.Seed, ep, "episode").Uint64()
-		res, err := runTrainingEpisode(ctx, a, cfg.AL, data, split, l, tr, ep, seed, trainingEnvOptions(cfg)...)
-		_ = l.Close()
+		res, err := play(ctx, tr, ep, seed)
 		if err != nil {
 			return "", err
 		}
@@ -331,6 +311,66 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 		}
 	}
 	return policy, nil
+}
+
+// episodeFunc plays training episode ep of tr with the given seed.
+type episodeFunc func(ctx context.Context, tr agents.Trainer, ep int, seed uint64) (agents.EpisodeResult, error)
+
+// sourceEpisodes prepares the episodes of pg, dqn and bandit: every one on
+// agent.source's split, with a fresh learner. It returns the runner, the
+// source's name and its class count.
+func sourceEpisodes(ctx context.Context, cfg Config, opt Options) (episodeFunc, string, int, error) {
+	a := *cfg.Agent
+	log := opt.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	data, err := datasets.Load(a.Source, opt.DataDir, a.Seed)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("agent.source: %w", err)
+	}
+	split, err := data.Split(a.Seed, datasets.SplitConfig{PoolSize: a.Split.Pool, ValSize: a.Split.Val, TestSize: a.Split.Test})
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("agent.split: %w", err)
+	}
+	if a.Split.Val == 0 && a.Name != agents.KindBandit {
+		return nil, "", 0, fmt.Errorf("agent.split.val: the reward is the change in validation accuracy, so the training split needs a validation set")
+	}
+	// Fast mode encodes the source once (or reads the cache).
+	var emb *envs.Embedding
+	if a.Mode == ModeFast {
+		fc := envs.DefaultFastConfig()
+		if cfg.Fast != nil {
+			fc = *cfg.Fast
+		}
+		t0 := time.Now()
+		if emb, err = envs.Encode(ctx, fc, cfg.Learner, data, split, a.Seed); err != nil {
+			return nil, "", 0, err
+		}
+		log.Info("fast mode: embeddings ready", zap.String("encoder", emb.Source), zap.Int("dims", emb.D), zap.Float64("seconds", time.Since(t0).Seconds()))
+	}
+	newLearner := func() (learner.Learner, error) {
+		if emb != nil {
+			fc := envs.DefaultFastConfig()
+			if cfg.Fast != nil {
+				fc = *cfg.Fast
+			}
+			return envs.NewHead(emb, data.NumClasses, fc.L2, fc.Iterations)
+		}
+		if cfg.NASEnabled() {
+			return nas.New(data.Inputs(), data.NumClasses, cfg.Learner, *cfg.NAS, nas.Options{Log: log})
+		}
+		return learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
+	}
+	play := func(ctx context.Context, tr agents.Trainer, ep int, seed uint64) (agents.EpisodeResult, error) {
+		l, err := newLearner()
+		if err != nil {
+			return agents.EpisodeResult{}, err
+		}
+		defer l.Close()
+		return runTrainingEpisode(ctx, a, cfg.AL, data, split, l, tr, ep, seed, trainingEnvOptions(cfg)...)
+	}
+	return play, data.Name, data.NumClasses, nil
 }
 
 func meanOf(rs []agents.EpisodeResult, last int, f func(agents.EpisodeResult) float64) float64 {
@@ -367,8 +407,10 @@ func newTrainer(a AgentConfig, c agents.Common) (agents.Trainer, error) {
 		return agents.NewDQN(c, a.DQN)
 	case agents.KindBandit:
 		return agents.NewBandit(a.Seed, a.Bandit)
+	case agents.KindImitation:
+		return agents.NewImitation(c, a.Imitation)
 	}
-	return nil, fmt.Errorf("agent.name: %q is not one of pg, dqn, bandit", a.Name)
+	return nil, fmt.Errorf("agent.name: %q is not one of pg, dqn, bandit, imitation", a.Name)
 }
 
 // trainingEnvOptions are the options of a training episode's env: the
