@@ -39,6 +39,51 @@ func (t AgentTask) label() string {
 	return "task"
 }
 
+// fastFor returns the task's encoder settings: its fast keys over base (the
+// experiment's fast section, or the defaults); keys left out keep base's.
+func (t AgentTask) fastFor(base envs.FastConfig) envs.FastConfig {
+	f := t.Fast
+	if f == nil {
+		return base
+	}
+	out := base
+	if f.Encoder != "" {
+		out.Encoder = f.Encoder
+	}
+	for _, p := range []struct{ dst, src *int }{{&out.Dim, &f.Dim}, {&out.PCASamples, &f.PCASamples}, {&out.EncoderLabels, &f.EncoderLabels},
+		{&out.EncoderEpochs, &f.EncoderEpochs}, {&out.Iterations, &f.Iterations}} {
+		if *p.src != 0 {
+			*p.dst = *p.src
+		}
+	}
+	if f.L2 != 0 {
+		out.L2 = f.L2
+	}
+	if f.Cache != "" {
+		out.Cache = f.Cache
+	}
+	return out
+}
+
+// ranges returns the task's synthetic ranges, keys left out taking the defaults.
+func (t AgentTask) ranges() datasets.TaskRanges {
+	r, d := *t.Synthetic, datasets.DefaultTaskRanges()
+	if r.N == 0 {
+		r.N = d.N
+	}
+	for _, p := range []struct{ dst, def *[2]int }{{&r.Classes, &d.Classes}, {&r.Dim, &d.Dim}, {&r.Clusters, &d.Clusters}} {
+		if *p.dst == [2]int{} {
+			*p.dst = *p.def
+		}
+	}
+	for _, p := range []struct{ dst, def *[2]float64 }{{&r.Informative, &d.Informative}, {&r.Spread, &d.Spread}, {&r.Imbalance, &d.Imbalance}} {
+		if *p.dst == [2]float64{} {
+			*p.dst = *p.def
+		}
+	}
+	return r // label_noise [0, 0] is a valid choice, so it has no default
+}
+
 func (a AgentConfig) validateTasks() error {
 	var errs []error
 	for i, t := range a.Tasks {
@@ -46,18 +91,19 @@ func (a AgentConfig) validateTasks() error {
 		case (t.Source == nil) == (t.Synthetic == nil):
 			errs = append(errs, fmt.Errorf("agent.tasks[%d]: give exactly one of source and synthetic", i))
 		case t.Synthetic != nil:
-			if err := t.Synthetic.Validate(); err != nil {
+			r := t.ranges()
+			if err := r.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("agent.tasks[%d].synthetic: %w", i, err))
 			}
-			if s := t.Split; s.Pool+s.Val+s.Test > t.Synthetic.N {
-				errs = append(errs, fmt.Errorf("agent.tasks[%d].split: pool + val + test = %d is more than synthetic.n = %d", i, s.Pool+s.Val+s.Test, t.Synthetic.N))
+			if s := t.Split; s.Pool+s.Val+s.Test > r.N {
+				errs = append(errs, fmt.Errorf("agent.tasks[%d].split: pool + val + test = %d is more than synthetic.n = %d", i, s.Pool+s.Val+s.Test, r.N))
 			}
 		}
 		if t.Split.Val < 1 {
 			errs = append(errs, fmt.Errorf("agent.tasks[%d].split.val: the look-ahead expert measures gains on a held-out set of the training task; give val > 0 (used in training episodes only)", i))
 		}
 		if t.Fast != nil {
-			if err := t.Fast.Validate(); err != nil {
+			if err := t.fastFor(envs.DefaultFastConfig()).Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("agent.tasks[%d].%w", i, err))
 			}
 		}
@@ -100,13 +146,10 @@ func imitationEpisodes(ctx context.Context, cfg Config, opt Options) (episodeFun
 		tasks = []AgentTask{{Source: &src, Split: a.Split}}
 	}
 	fastOf := func(t AgentTask) envs.FastConfig {
-		switch {
-		case t.Fast != nil:
-			return *t.Fast
-		case cfg.Fast != nil:
-			return *cfg.Fast
+		if cfg.Fast != nil {
+			return t.fastFor(*cfg.Fast)
 		}
-		return envs.DefaultFastConfig()
+		return t.fastFor(envs.DefaultFastConfig())
 	}
 	prepared := make([]*imitationTask, len(tasks))
 	var names []string
@@ -139,7 +182,7 @@ func imitationEpisodes(ctx context.Context, cfg Config, opt Options) (episodeFun
 		pt := prepared[ti]
 		if pt == nil {
 			rng := envs.RNG(a.Seed, ep, "task")
-			spec := t.Synthetic.Draw(rng)
+			spec := t.ranges().Draw(rng)
 			tseed := rng.Uint64()
 			data, err := datasets.Task(spec, tseed)
 			if err != nil {
