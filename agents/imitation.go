@@ -40,20 +40,25 @@ type ListwiseBackend interface {
 // settings and DAgger's.
 type ImitationConfig struct {
 	RankConfig  `yaml:",inline"`
-	ExpertIters int     `yaml:"expert_iters" json:"expert_iters"` // L-BFGS iterations of each look-ahead refit [20]
-	ExpertEval  int     `yaml:"expert_eval" json:"expert_eval"`   // held-out rows of the source split the expert measures on [500]
-	Annotate    int     `yaml:"annotate" json:"annotate"`         // steps of each policy-driven batch the expert annotates [2]
-	Temperature float64 `yaml:"temperature" json:"temperature"`   // target softmax temperature, in standard deviations of the list's gains [0.5]
-	Beta        float64 `yaml:"beta" json:"beta"`                 // DAgger: probability that the expert drives a round in episode 0 [1]
-	BetaDecay   float64 `yaml:"beta_decay" json:"beta_decay"`     // DAgger: beta is multiplied by this every episode [0.9]
-	Steps       int     `yaml:"steps" json:"steps"`               // gradient steps on the aggregated data after each episode [100]
-	Batch       int     `yaml:"batch" json:"batch"`               // annotated lists per gradient step [16]
-	MaxLists    int     `yaml:"max_lists" json:"max_lists"`       // aggregated lists kept (a uniform reservoir beyond) [5000]
+	ExpertIters int `yaml:"expert_iters" json:"expert_iters"` // L-BFGS iterations of each look-ahead refit [20]
+	ExpertEval  int `yaml:"expert_eval" json:"expert_eval"`   // held-out rows of the source split the expert measures on [500]
+	// ExpertMetric is what the expert's gain measures: acc (held-out
+	// accuracy, ALIL's choice) or nll (held-out loss). The label-free
+	// expectation of the loss gain favours confident candidates, which is
+	// worse than random sampling as a policy; that of the accuracy gain is not.
+	ExpertMetric string  `yaml:"expert_metric" json:"expert_metric"` // [acc]
+	Annotate     int     `yaml:"annotate" json:"annotate"`           // steps of each policy-driven batch the expert annotates [2]
+	Temperature  float64 `yaml:"temperature" json:"temperature"`     // target softmax temperature, in standard deviations of the list's gains [0.5]
+	Beta         float64 `yaml:"beta" json:"beta"`                   // DAgger: probability that the expert drives a round in episode 0 [1]
+	BetaDecay    float64 `yaml:"beta_decay" json:"beta_decay"`       // DAgger: beta is multiplied by this every episode [0.9]
+	Steps        int     `yaml:"steps" json:"steps"`                 // gradient steps on the aggregated data after each episode [100]
+	Batch        int     `yaml:"batch" json:"batch"`                 // annotated lists per gradient step [16]
+	MaxLists     int     `yaml:"max_lists" json:"max_lists"`         // aggregated lists kept (a uniform reservoir beyond) [5000]
 }
 
 // DefaultImitationConfig returns the documented defaults.
 func DefaultImitationConfig() ImitationConfig {
-	return ImitationConfig{RankConfig: DefaultRankConfig(), ExpertIters: 20, ExpertEval: 500, Annotate: 2, Temperature: 0.5,
+	return ImitationConfig{RankConfig: DefaultRankConfig(), ExpertIters: 20, ExpertEval: 500, ExpertMetric: "acc", Annotate: 2, Temperature: 0.5,
 		Beta: 1, BetaDecay: 0.9, Steps: 100, Batch: 16, MaxLists: 5000}
 }
 
@@ -67,6 +72,8 @@ func (c ImitationConfig) Validate() error {
 		return fmt.Errorf("agent.imitation.expert_iters: must be >= 1, got %d", c.ExpertIters)
 	case c.ExpertEval < 1:
 		return fmt.Errorf("agent.imitation.expert_eval: must be >= 1, got %d", c.ExpertEval)
+	case c.ExpertMetric != "acc" && c.ExpertMetric != "nll":
+		return fmt.Errorf("agent.imitation.expert_metric: %q is not one of acc, nll", c.ExpertMetric)
 	case c.Annotate < 1:
 		return fmt.Errorf("agent.imitation.annotate: must be >= 1, got %d", c.Annotate)
 	case !(c.Temperature > 0):

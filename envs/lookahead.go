@@ -113,13 +113,14 @@ type LookaheadExpert struct {
 	Labels  []int           // the data set's labels, by row
 	Eval    learner.Labeled // held-out rows and labels the gains are measured on
 	Iters   int             // L-BFGS iterations of each refit
+	Metric  string          // what a gain is: "acc" (held-out accuracy, ALIL's) or "nll" (held-out loss); "" = acc
 	Refits  int             // refits run so far (for the cost report)
 	Seconds float64         // time spent in Gains so far
 }
 
-// Gains returns, for each candidate, the drop in held-out loss from adding
-// it with its true label to labeled plus extra (the batch picked so far,
-// also with true labels).
+// Gains returns, for each candidate, the gain in held-out accuracy (Metric
+// acc) or the drop in held-out loss (nll) from adding it with its true label
+// to labeled plus extra (the batch picked so far, also with true labels).
 func (e *LookaheadExpert) Gains(ctx context.Context, labeled, extra, cands []int) ([]float64, error) {
 	t0 := time.Now()
 	defer func() { e.Seconds += time.Since(t0).Seconds() }()
@@ -147,5 +148,15 @@ func (e *LookaheadExpert) Gains(ctx context.Context, labeled, extra, cands []int
 		return nil, err
 	}
 	e.Refits += len(cands) + 1
-	return la.Gains(), nil
+	switch e.Metric {
+	case "", "acc":
+		g := make([]float64, len(la.Acc))
+		for i, a := range la.Acc {
+			g[i] = a - la.BaseAcc
+		}
+		return g, nil
+	case "nll":
+		return la.Gains(), nil
+	}
+	return nil, fmt.Errorf("lookahead expert: metric %q is not one of acc, nll", e.Metric)
 }

@@ -99,3 +99,47 @@ func gatherLabels(f fixture, idx []int) []int {
 	}
 	return y
 }
+
+// TestLookaheadExpertMetrics: the expert's acc gains are the accuracy
+// changes of the look-ahead, its nll gains the loss drops.
+func TestLookaheadExpertMetrics(t *testing.T) {
+	ctx := context.Background()
+	f := hardFixture(t, 8)
+	h := fastHead(t, f)
+	lab := f.split.Pool[:10]
+	train := learner.Labeled{Idx: lab, Y: gatherLabels(f, lab)}
+	if _, err := h.Fit(ctx, train, learner.Labeled{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	eval := learner.Labeled{Idx: f.split.Val, Y: gatherLabels(f, f.split.Val)}
+	cands := f.split.Pool[10:16]
+	la, err := h.Lookahead(ctx, train, cands, gatherLabels(f, cands), eval, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"acc", "nll", "bogus"} {
+		ex := &envs.LookaheadExpert{Head: h, Labels: f.data.Y, Eval: eval, Iters: 50, Metric: m}
+		g, err := ex.Gains(ctx, lab, nil, cands)
+		if m == "bogus" {
+			if err == nil {
+				t.Fatal("an unknown metric was accepted")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range g {
+			want := la.Acc[i] - la.BaseAcc
+			if m == "nll" {
+				want = la.BaseNLL - la.NLL[i]
+			}
+			if math.Abs(g[i]-want) > 1e-12 {
+				t.Errorf("%s gain %d = %g, want %g", m, i, g[i], want)
+			}
+		}
+		if ex.Refits != len(cands)+1 {
+			t.Errorf("%s: %d refits counted, want %d", m, ex.Refits, len(cands)+1)
+		}
+	}
+}

@@ -217,7 +217,7 @@ func imitationEpisodes(ctx context.Context, cfg Config, opt Options) (episodeFun
 		for i, r := range eval {
 			y[i] = pt.data.Y[r]
 		}
-		ex := &envs.LookaheadExpert{Head: head, Labels: pt.data.Y, Eval: learner.Labeled{Idx: eval, Y: y}, Iters: a.Imitation.ExpertIters}
+		ex := &envs.LookaheadExpert{Head: head, Labels: pt.data.Y, Eval: learner.Labeled{Idx: eval, Y: y}, Iters: a.Imitation.ExpertIters, Metric: a.Imitation.ExpertMetric}
 		im.SetExpert(ex)
 		res, err := agents.RunPoolEpisode(ctx, env, im, ep, seed)
 		im.SetExpert(nil)
