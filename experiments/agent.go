@@ -212,6 +212,9 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	if _, err := atomicfile.Sweep(dir); err != nil {
+		return "", err
+	}
 	if err := atomicfile.WriteBytes(filepath.Join(dir, "config.yaml"), resolved); err != nil {
 		return "", err
 	}

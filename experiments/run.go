@@ -64,6 +64,14 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output folder: %w", err)
 	}
+	unlock, err := lockDir(cfg.Out, "experiment")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := atomicfile.Sweep(cfg.Out); err != nil {
+		return nil, err
+	}
 	cfg, evaluate, err := trainAgentFirst(ctx, cfg, opt)
 	if err != nil || !evaluate {
 		return nil, err
@@ -145,6 +153,13 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	resolved, err := rc.YAML()
 	if err != nil {
 		return res, err
+	}
+	// The caller holds the folder's lock (Run's or the sweep task's), so a
+	// temporary file here is debris of an interrupted write.
+	for _, d := range []string{dir, filepath.Join(dir, "checkpoint")} {
+		if _, err := atomicfile.Sweep(d); err != nil {
+			return res, err
+		}
 	}
 	if s, err := ReadSummary(dir); err == nil {
 		if !opt.Resume {

@@ -4,10 +4,12 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write creates path atomically with what fill writes.
@@ -44,4 +46,46 @@ func WriteBytes(path string, data []byte) error {
 		_, err := w.Write(data)
 		return err
 	})
+}
+
+// IsTemp reports whether name is a temporary file of Write: "." + the
+// target's name + "-" + the random digits os.CreateTemp appends.
+func IsTemp(name string) bool {
+	if len(name) < 4 || name[0] != '.' {
+		return false
+	}
+	i := strings.LastIndexByte(name, '-')
+	if i < 2 || i == len(name)-1 {
+		return false
+	}
+	for _, r := range name[i+1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Sweep removes the temporary files of Write that an interrupted process
+// left in dir (not in its subfolders), and returns their names. Call it only
+// while holding dir's lock: another writer's temporary file is in flight.
+func Sweep(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !IsTemp(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return out, fmt.Errorf("removing the leftover temporary file %s: %w", filepath.Join(dir, e.Name()), err)
+		}
+		out = append(out, e.Name())
+	}
+	return out, nil
 }
