@@ -99,6 +99,9 @@ func LoadCSV(path, labelColumn string) (*Dataset, error) {
 	for i, l := range rawLabels {
 		y[i] = ids[l]
 	}
+	if len(names) < 2 {
+		return nil, fmt.Errorf("datasets: csv: %s: every row has %s %q; a classification data set needs at least two classes (is %q the label column?)", path, labelColumn, names[0], labelColumn)
+	}
 	base := filepath.Base(path)
 	return &Dataset{
 		Name:       strings.TrimSuffix(base, filepath.Ext(base)),

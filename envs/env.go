@@ -63,6 +63,10 @@ func (c Config) Validate(poolSize, numClasses int, coldStart ...string) error {
 		return fmt.Errorf("al.k: must be >= 1, got %d", c.K)
 	case c.Budget < c.InitSize:
 		return fmt.Errorf("al.budget: %d labels is less than al.init_size %d", c.Budget, c.InitSize)
+	case c.K > c.Budget:
+		return fmt.Errorf("al.k: %d is more than the whole budget (al.budget %d); lower al.k", c.K, c.Budget)
+	case c.Budget > c.InitSize && c.K > c.Budget-c.InitSize && len(c.Sizes) == 0:
+		return fmt.Errorf("al.k: %d is more than the %d labels al.budget %d leaves after al.init_size %d; lower al.k or raise al.budget", c.K, c.Budget-c.InitSize, c.Budget, c.InitSize)
 	case c.Budget > poolSize:
 		return fmt.Errorf("al.budget: %d labels is more than the pool holds (%d); lower al.budget or raise split.pool", c.Budget, poolSize)
 	case c.Rounds < 0 || c.Candidates < 0:

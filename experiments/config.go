@@ -4,6 +4,7 @@
 package experiments
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -203,7 +204,21 @@ func Load(path string, sets []string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	if len(bytes.TrimSpace(stripComments(data))) == 0 {
+		return Config{}, fmt.Errorf("config file %s is empty; write the experiment into it (see experiments/configs/default.yaml), or use -c builtin:default for the default experiment", path)
+	}
 	return Parse(path, data, sets)
+}
+
+// stripComments drops YAML comment lines, so that a file of comments only counts as empty.
+func stripComments(data []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' && !bytes.Equal(t, []byte("---")) {
+			out = append(out, t...)
+		}
+	}
+	return out
 }
 
 // Parse is Load on config text.

@@ -184,19 +184,23 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 			return res, fmt.Errorf("cannot resume: the config differs from the one in %s/config.yaml; use another --out", dir)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return res, err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), resolved); err != nil {
-		return res, err
-	}
-
+	// Everything that can reject the config comes before the first write,
+	// so that a rejected run leaves no folder that blocks the corrected rerun.
 	split, err := data.Split(seed, datasets.SplitConfig{PoolSize: cfg.Split.Pool, ValSize: cfg.Split.Val, TestSize: cfg.Split.Test})
 	if err != nil {
 		return res, fmt.Errorf("split: %w", err)
 	}
 	agent, err := agents.NewHeuristic(sc.Name, sc.Options)
 	if err != nil {
+		return res, err
+	}
+	if err := cfg.AL.Validate(len(split.Pool), data.NumClasses, ColdStarts()...); err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), resolved); err != nil {
 		return res, err
 	}
 	lcfg := cfg.Learner

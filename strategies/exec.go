@@ -69,8 +69,8 @@ type ExecHeader struct {
 // ExecReply is what a plugin prints on stdout: the chosen pool indices, or an
 // error message of its own.
 type ExecReply struct {
-	Indices []json.Number `json:"indices"`
-	Error   string        `json:"error,omitempty"`
+	Indices []json.RawMessage `json:"indices"` // JSON integers; strings such as "3" are refused
+	Error   string            `json:"error,omitempty"`
 }
 
 // Exec is the external-process strategy: for every query it starts Command
@@ -398,9 +398,13 @@ func (e *Exec) parseReply(out []byte) ([]int, error) {
 	}
 	sel := make([]int, len(r.Indices))
 	for i, n := range r.Indices {
-		v, err := strconv.ParseInt(n.String(), 10, 64)
+		v, err := strconv.ParseInt(string(bytes.TrimSpace(n)), 10, 64)
 		if err != nil {
-			return nil, e.fail("bad answer: indices[%d] = %s is not an integer pool index", i, n)
+			hint := ""
+			if bytes.HasPrefix(bytes.TrimSpace(n), []byte(`"`)) {
+				hint = " (a JSON string; send the number itself, e.g. 3 rather than \"3\")"
+			}
+			return nil, e.fail("bad answer: indices[%d] = %s is not an integer pool index%s", i, n, hint)
 		}
 		sel[i] = int(v)
 	}

@@ -324,6 +324,8 @@ func TestExecPluginFailures(t *testing.T) {
 		{"hang past the timeout", []any{"sleep", "60"}, "300ms", []string{"no answer within the timeout of 300ms", "killed"}, 10 * time.Second},
 		{"hang with a child in its group", []any{"sh", "-c", "sleep 60 & sleep 60; wait"}, "300ms", []string{"timeout of 300ms"}, 10 * time.Second},
 		{"duplicate index", helperCmd("reply", `{"indices": [0, 0]}`), "", []string{"bad answer", "pool index 0 is returned twice"}, 0},
+		{"indices as strings", helperCmd("reply", `{"indices": ["0", "2"]}`), "", []string{"bad answer", "indices[0]", "a JSON string"}, 0},
+		{"fractional index", helperCmd("reply", `{"indices": [0, 1.5]}`), "", []string{"bad answer", "indices[1] = 1.5 is not an integer"}, 0},
 		{"labeled index", helperCmd("reply", `{"indices": [2, 0]}`), "", []string{"bad answer", "pool index 2", "already labeled"}, 0},
 		{"index outside the candidates", helperCmd("reply", `{"indices": [0, 17]}`), "", []string{"bad answer", "pool index 17", "not among this round's 4 candidates"}, 0},
 		{"too few", helperCmd("reply", `{"indices": [0]}`), "", []string{"returned 1 indices, but k = 2"}, 0},
