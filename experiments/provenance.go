@@ -38,6 +38,11 @@ type Session struct {
 	Host       string            `json:"host"`
 	OS         string            `json:"os"` // GOOS/GOARCH
 	CPU        string            `json:"cpu"`
+	// CPUFlags are the vector-instruction flags of /proc/cpuinfo that decide
+	// which kernels oneDNN, OpenBLAS and gonum pick (and so the last bits of
+	// reductions); Microcode is the CPU's microcode revision.
+	CPUFlags  string `json:"cpu_flags,omitempty"`
+	Microcode string `json:"microcode,omitempty"`
 }
 
 // keyModules are the dependencies whose versions matter for reproducing numbers.
@@ -51,6 +56,7 @@ func newSession(version, commit, learnerDesc string, threads int) Session {
 		GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 		CPU: cpuModel(),
 	}
+	s.CPUFlags, s.Microcode = cpuFlags()
 	s.Host, _ = os.Hostname()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if s.Version == "" {
@@ -100,6 +106,50 @@ func cpuModel() string {
 		}
 	}
 	return ""
+}
+
+// simdFlags are the /proc/cpuinfo flags that change which numeric kernels run.
+var simdFlags = []string{"sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl",
+	"avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve"}
+
+// cpuFlags returns the first CPU's vector-instruction flags (in simdFlags
+// order) and its microcode revision.
+func cpuFlags() (flags, microcode string) {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	have := map[string]bool{}
+	seenFlags := false
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "flags", "Features":
+			if !seenFlags {
+				for _, fl := range strings.Fields(v) {
+					have[fl] = true
+				}
+				seenFlags = true
+			}
+		case "microcode":
+			if microcode == "" {
+				microcode = strings.TrimSpace(v)
+			}
+		}
+	}
+	var out []string
+	for _, fl := range simdFlags {
+		if have[fl] {
+			out = append(out, fl)
+		}
+	}
+	return strings.Join(out, " "), microcode
 }
 
 // ReadProvenance reads a run's provenance.json.

@@ -165,6 +165,11 @@ func sessionDiffs(a, b Session) []string {
 	cmp("threads", fmt.Sprint(a.Threads), fmt.Sprint(b.Threads))
 	cmp("host", a.Host, b.Host)
 	cmp("cpu", a.CPU, b.CPU)
+	if a.CPUFlags != "" || a.Microcode != "" { // runs made before alrl recorded them
+		cmp("cpu vector flags", a.CPUFlags, b.CPUFlags)
+		cmp("cpu microcode", a.Microcode, b.Microcode)
+	}
+	cmp("gomaxprocs", fmt.Sprint(a.GOMAXPROCS), fmt.Sprint(b.GOMAXPROCS))
 	cmp("os", a.OS, b.OS)
 	return d
 }
