@@ -39,6 +39,21 @@ func execHelper(args []string) int {
 	case "sleep":
 		time.Sleep(time.Minute)
 		return 0
+	case "sleep-pid": // sleep-pid FILE: write this process's pid, then hang
+		if err := os.WriteFile(args[1], []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return 4
+		}
+		time.Sleep(time.Minute)
+		return 0
+	case "parent": // parent PIDFILE: run a query whose plugin hangs (see TestPluginDiesWithAlrl)
+		m := &capModel{probs: [][]float64{{0.5, 0.5}, {0.9, 0.1}, {0.2, 0.8}}, calls: map[string]int{}}
+		s, err := New("exec", map[string]any{"command": helperCmd("sleep-pid", args[1]), "name": "hanger", "timeout": "10m"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 5
+		}
+		_, _ = s.Select(context.Background(), Query{Model: m, Candidates: []int{0, 1, 2}, K: 1, RNG: seeded(1, 2), Round: 1})
+		return 0
 	case "exit": // exit CODE MESSAGE, without reading stdin
 		fmt.Fprintln(os.Stderr, args[2])
 		code, _ := strconv.Atoi(args[1])
