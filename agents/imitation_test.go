@@ -3,6 +3,7 @@ package agents_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -355,5 +356,42 @@ func TestImitationPolicyFileRoundTrip(t *testing.T) {
 	}
 	if _, err := pol.Score(ctx, q); err == nil {
 		t.Fatal("the ranker claimed a per-candidate score")
+	}
+}
+
+func TestImitationRandomScoresAblation(t *testing.T) {
+	ctx := context.Background()
+	e, a, ex, _ := imitationEnv(t, 5)
+	a.SetExpert(ex)
+	if _, err := agents.RunPoolEpisode(ctx, e, a, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "policy.json")
+	if err := agents.WritePolicy(path, a.Policy(agents.TrainInfo{})); err != nil {
+		t.Fatal(err)
+	}
+	s, err := strategies.New("policy", map[string]any{"path": path, "ablation": "random_scores"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, _, err := e.Reset(ctx, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ectx := envs.WithEpisode(ctx, obs.Episode())
+	seen := map[string]bool{}
+	for seed := uint64(0); seed < 6; seed++ {
+		q := strategies.Query{Model: obs.Model, Candidates: obs.Candidates, Labeled: obs.Labeled, K: obs.K, RNG: rand.New(rand.NewPCG(seed, 1))}
+		got, err := s.Select(ectx, q)
+		if err != nil || len(got) != obs.K {
+			t.Fatalf("ablation chose %v (%v)", got, err)
+		}
+		seen[fmt.Sprint(got)] = true
+	}
+	if len(seen) < 2 {
+		t.Fatal("random scores chose the same batch under every seed")
+	}
+	if _, err := strategies.New("policy", map[string]any{"path": path, "ablation": "bogus"}); err == nil {
+		t.Fatal("an unknown ablation was accepted")
 	}
 }

@@ -19,6 +19,7 @@ func init() {
 			{Name: "path", Default: "", Doc: "policy file written by alrl train (required)"},
 			{Name: "features", Default: "", Doc: "comma-separated feature list the policy must have been trained with (empty = the file's)"},
 			{Name: "sample", Default: false, Doc: "pg: draw the batch from the policy (Gumbel-top-k) instead of taking the top k scores"},
+			{Name: "ablation", Default: "", Doc: "imitation: random_scores replaces the network's scores by random ones (the pre-selection alone, for ablations)"},
 		},
 		New: func(o strategies.Options) (strategies.Strategy, error) {
 			path, err := o.String("path")
@@ -39,7 +40,22 @@ func init() {
 					list = append(list, f)
 				}
 			}
-			return LoadPolicy(path, list, sample)
+			abl, err := o.String("ablation")
+			if err != nil {
+				return nil, err
+			}
+			p, err := LoadPolicy(path, list, sample)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case abl == "":
+			case abl == "random_scores" && p.rank != nil:
+				p.rank.randomScores = true
+			default:
+				return nil, fmt.Errorf("option ablation: %q is not available for a %s policy (imitation policies take random_scores)", abl, p.pf.Kind)
+			}
+			return p, nil
 		},
 	})
 }

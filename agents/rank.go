@@ -77,6 +77,9 @@ type Ranker struct {
 	cfg      RankConfig
 	net      *MLP
 	builders map[int]*features.Builder
+	// randomScores is the ablation that keeps the pre-selection and replaces
+	// the network's scores by uniform random ones.
+	randomScores bool
 }
 
 // NewRanker returns a ranker with a freshly initialised network.
@@ -390,7 +393,13 @@ func (r *Ranker) Select(ctx context.Context, q strategies.Query, ep envs.Episode
 	if err != nil {
 		return nil, err
 	}
-	return r.Greedy(st, q.K, nil)
+	var pick PickFunc
+	if r.randomScores {
+		pick = func(_ int, remaining, _ []int, _ []float64, _ *mat.Dense) (int, error) {
+			return q.RNG.IntN(len(remaining)), nil
+		}
+	}
+	return r.Greedy(st, q.K, pick)
 }
 
 // ListNetLoss is the listwise loss of one list (Cao et al. 2007, top-one
