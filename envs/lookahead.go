@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/alrl/alrl/learner"
@@ -66,8 +68,7 @@ func (h *Head) Lookahead(ctx context.Context, train learner.Labeled, cands, cand
 	if err != nil {
 		return out, err
 	}
-	p := make([]float64, eval.Len()*h.c)
-	score := func(w []float64) (nll, acc float64) {
+	score := func(w, p []float64) (nll, acc float64) {
 		h.logits(w, ex, eval.Len(), p)
 		softmaxRows(p, eval.Len(), h.c)
 		for i, y := range eval.Y {
@@ -87,20 +88,47 @@ func (h *Head) Lookahead(ctx context.Context, train learner.Labeled, cands, cand
 		return nll / n, acc / n
 	}
 	base, _, _ := h.minimise(h.w, x, train.Y, iters)
-	out.BaseNLL, out.BaseAcc = score(base)
+	out.BaseNLL, out.BaseAcc = score(base, make([]float64, eval.Len()*h.c))
 	out.NLL, out.Acc = make([]float64, len(cands)), make([]float64, len(cands))
-	xs := append(append([][]float64(nil), x...), nil)
-	ys := append(append([]int(nil), train.Y...), 0)
+	// The refits are independent, so workers share them; each result lands
+	// in its candidate's slot, so the output does not depend on the schedule.
+	workers := min(runtime.GOMAXPROCS(0), len(cands))
+	next := make(chan int)
+	errs := make([]error, len(cands))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			xs := append(append([][]float64(nil), x...), nil)
+			ys := append(append([]int(nil), train.Y...), 0)
+			p := make([]float64, eval.Len()*h.c)
+			for i := range next {
+				xs[len(xs)-1], ys[len(ys)-1] = cx[i], candY[i]
+				wi, f, _ := h.minimise(base, xs, ys, iters)
+				if math.IsNaN(f) || math.IsInf(f, 0) {
+					errs[i] = fmt.Errorf("lookahead: the refit with pool index %d is not finite (check the embeddings)", cands[i])
+					continue
+				}
+				out.NLL[i], out.Acc[i] = score(wi, p)
+			}
+		}()
+	}
 	for i := range cands {
-		if err := ctx.Err(); err != nil {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return out, err
+	}
+	for _, err := range errs {
+		if err != nil {
 			return out, err
 		}
-		xs[len(xs)-1], ys[len(ys)-1] = cx[i], candY[i]
-		w, f, _ := h.minimise(base, xs, ys, iters)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return out, fmt.Errorf("lookahead: the refit with pool index %d is not finite (check the embeddings)", cands[i])
-		}
-		out.NLL[i], out.Acc[i] = score(w)
 	}
 	return out, nil
 }
