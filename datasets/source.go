@@ -7,8 +7,11 @@ import (
 
 // Source describes where a data set comes from; it is embedded in experiment configs.
 type Source struct {
-	Name        string  `yaml:"name"`         // mnist | fashion-mnist | csv | blobs | moons | sklearn
+	Name        string  `yaml:"name"`         // mnist | fashion-mnist | csv | blobs | moons | sklearn | imagefolder
 	Set         string  `yaml:"set"`          // sklearn: iris | wine | breast_cancer | digits
+	TestDir     string  `yaml:"test_dir"`     // imagefolder: optional folder of test images (same class folders)
+	Size        []int   `yaml:"size"`         // imagefolder: [height, width] to resize to
+	Channels    int     `yaml:"channels"`     // imagefolder: 1 or 3 (0 = 1 when every image is grey)
 	Dir         string  `yaml:"dir"`          // override folder for mnist / fashion-mnist
 	Path        string  `yaml:"path"`         // csv file
 	LabelColumn string  `yaml:"label_column"` // csv
@@ -36,7 +39,7 @@ const (
 
 // Names returns the supported data set names.
 func Names() []string {
-	return []string{"mnist", "fashion-mnist", "csv", "blobs", "moons", "sklearn"}
+	return []string{"mnist", "fashion-mnist", "csv", "blobs", "moons", "sklearn", "imagefolder"}
 }
 
 // Load builds the data set described by s; dataDir is the CLI folder override ("" for none, it wins over s.Dir) and seed drives synthetic generation.
@@ -76,6 +79,12 @@ func Load(s Source, dataDir string, seed uint64) (*Dataset, error) {
 			dir = s.Dir
 		}
 		d, err = LoadSklearn(s.Set, dir)
+	case "imagefolder":
+		dir := dataDir
+		if dir == "" {
+			dir = s.Dir
+		}
+		d, err = LoadImageFolder(ImageFolder{Dir: dir, TestDir: s.TestDir, Size: s.Size, Channels: s.Channels})
 	case "blobs":
 		d, err = Blobs(orInt(s.N, DefaultN), orInt(s.Classes, DefaultClasses), orInt(s.Dim, DefaultDim), orFloat(s.Noise, DefaultBlobsNoise), seed)
 	case "moons":
