@@ -3,6 +3,7 @@ package experiments
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -191,6 +192,8 @@ func RunTask(ctx context.Context, dir string, attempt int, opt Options) (RunResu
 	}
 	cfg, err := ParseRun(filepath.Join(dir, "config.yaml"), b)
 	if err != nil {
+		err = Permanent(err)
+		writeTaskError(dir, attempt, err)
 		return RunResult{Dir: dir}, err
 	}
 	opt.Resume = true
@@ -203,18 +206,35 @@ func RunTask(ctx context.Context, dir string, attempt int, opt Options) (RunResu
 	return res, nil
 }
 
+// permanentFailure reports whether a failed task's error cannot be fixed by
+// a retry: marked Permanent in this process, or in the worker's error.json.
+func permanentFailure(o Outcome) bool {
+	if IsPermanent(o.Err) {
+		return true
+	}
+	b, err := os.ReadFile(filepath.Join(o.Task.Dir, "error.json"))
+	if err != nil {
+		return false
+	}
+	var te TaskError
+	return json.Unmarshal(b, &te) == nil && te.Permanent && te.Attempt == o.Task.Attempt
+}
+
 // TaskError is a failed attempt's record, dir/error.json.
 type TaskError struct {
-	Error   string    `json:"error"`
-	Attempt int       `json:"attempt"`
-	Host    string    `json:"host"`
-	PID     int       `json:"pid"`
-	Time    time.Time `json:"time"`
+	Error string `json:"error"`
+	// Permanent says the error is in the config or the data (validation, a
+	// missing or corrupt file): retrying cannot help, so the sweep does not.
+	Permanent bool      `json:"permanent,omitempty"`
+	Attempt   int       `json:"attempt"`
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Time      time.Time `json:"time"`
 }
 
 func writeTaskError(dir string, attempt int, err error) {
 	host, _ := os.Hostname()
-	_ = writeJSONAtomic(filepath.Join(dir, "error.json"), TaskError{Error: err.Error(), Attempt: attempt, Host: host, PID: os.Getpid(), Time: time.Now().UTC()})
+	_ = writeJSONAtomic(filepath.Join(dir, "error.json"), TaskError{Error: err.Error(), Permanent: IsPermanent(err), Attempt: attempt, Host: host, PID: os.Getpid(), Time: time.Now().UTC()})
 }
 
 // lockRun takes an exclusive lock on dir/.lock without waiting.

@@ -130,16 +130,41 @@ func RunAt(ctx context.Context, rc Config, dir string, opt Options) (RunResult, 
 		log = zap.NewNop()
 	}
 	if err := rc.Validate(); err != nil {
-		return RunResult{Dir: dir}, err
+		return RunResult{Dir: dir}, Permanent(err)
 	}
 	if len(rc.Seeds) != 1 || len(rc.Strategies) != 1 {
 		return RunResult{Dir: dir}, fmt.Errorf("run %s: a single run needs exactly one seed and one strategy, the config has %d and %d", dir, len(rc.Seeds), len(rc.Strategies))
 	}
 	data, err := datasets.Load(rc.Data, opt.DataDir, rc.Seeds[0])
 	if err != nil {
-		return RunResult{Dir: dir}, err
+		return RunResult{Dir: dir}, Permanent(err)
 	}
 	return runOne(ctx, rc, dir, data, opt, log)
+}
+
+// PermanentError is an error in the config or the data that a retry cannot
+// fix (a sweep does not retry it).
+type PermanentError struct{ Err error }
+
+func (e PermanentError) Error() string { return e.Err.Error() }
+func (e PermanentError) Unwrap() error { return e.Err }
+
+// Permanent marks err as one a retry cannot fix (nil stays nil).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	var p PermanentError
+	if errors.As(err, &p) {
+		return err
+	}
+	return PermanentError{err}
+}
+
+// IsPermanent reports whether err is marked Permanent.
+func IsPermanent(err error) bool {
+	var p PermanentError
+	return errors.As(err, &p)
 }
 
 // runOne executes the run of rc (one strategy, one seed) in dir.
@@ -148,7 +173,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	res := RunResult{Dir: dir}
 	// Before anything is written: the backend must be able to run the model.
 	if err := validateLearner(cfg, data); err != nil {
-		return res, err
+		return res, Permanent(err)
 	}
 	resolved, err := rc.YAML()
 	if err != nil {
@@ -188,14 +213,14 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	// so that a rejected run leaves no folder that blocks the corrected rerun.
 	split, err := data.Split(seed, datasets.SplitConfig{PoolSize: cfg.Split.Pool, ValSize: cfg.Split.Val, TestSize: cfg.Split.Test})
 	if err != nil {
-		return res, fmt.Errorf("split: %w", err)
+		return res, Permanent(fmt.Errorf("split: %w", err))
 	}
 	agent, err := agents.NewHeuristic(sc.Name, sc.Options)
 	if err != nil {
-		return res, err
+		return res, Permanent(err)
 	}
 	if err := cfg.AL.Validate(len(split.Pool), data.NumClasses, ColdStarts()...); err != nil {
-		return res, err
+		return res, Permanent(err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err

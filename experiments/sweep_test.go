@@ -683,3 +683,21 @@ func TestSweepPrepareChecksExistingRunFolders(t *testing.T) {
 		t.Errorf("foreign config: %v", err)
 	}
 }
+
+// TestSweepDoesNotRetryConfigErrors: a run whose config fails against its
+// data (a budget above the pool) fails once, however many retries there
+// are, and says why; the others run.
+func TestSweepDoesNotRetryConfigErrors(t *testing.T) {
+	path, _ := writeSweep(t, "base: base.yaml\naxes:\n  - list: [{split.pool: 200}, {split.pool: 15}]\n  - grid: {strategy: [random]}")
+	res, _, err := localSweep(t, path, 1, 3)
+	if err == nil {
+		t.Fatal("a sweep with a failed run reported success")
+	}
+	if res.Index.Counts[StatusDone] != 1 || len(res.Failed) != 1 {
+		t.Fatalf("counts %v, failed %+v", res.Index.Counts, res.Failed)
+	}
+	f := res.Failed[0]
+	if f.Attempts != 1 || !strings.Contains(f.Error, "al.budget") {
+		t.Fatalf("the config error was tried %d times: %s", f.Attempts, f.Error)
+	}
+}

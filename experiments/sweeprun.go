@@ -203,6 +203,11 @@ func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (Swee
 				return
 			}
 			if o.Err != nil {
+				if permanentFailure(o) {
+					// A config or data error: every retry would fail the same way.
+					log.Warn("run failed (not retried: the error is in the config or the data)", zap.String("run", o.Task.Dir), zap.Error(o.Err))
+					return
+				}
 				log.Warn("run failed", zap.String("run", o.Task.Dir), zap.Int("attempt", o.Task.Attempt), zap.Error(o.Err))
 				failedMu.Lock()
 				failed = append(failed, o.Task)
