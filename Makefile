@@ -19,7 +19,7 @@ TEST_TIMEOUT ?= 30m
 # Native Go fuzz targets (package:target): a few seconds each in make test,
 # FUZZTIME each in make fuzz. The seed corpora also run in every go test.
 FUZZ_TARGETS := internal/strictyaml:FuzzParseSetDecode strategies:FuzzExecReply strategies:FuzzReadExecMessage \
-  datasets:FuzzParseSklearn datasets:FuzzLoadCSV datasets:FuzzLoadIDX experiments:FuzzReadCheckpoint
+  datasets:FuzzParseSklearn datasets:FuzzLoadCSV datasets:FuzzLoadIDX datasets:FuzzReadNpy experiments:FuzzReadCheckpoint
 FUZZTIME ?= 60s
 FUZZTIME_TEST ?= 3s
 # The iris, wine, breast_cancer and digits CSV files of Debian's

@@ -57,3 +57,15 @@ func FuzzLoadIDX(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadNpy: no .npy stream makes the reader panic or allocate without bound.
+func FuzzReadNpy(f *testing.F) {
+	f.Add(npyBytes("<f4", false, []int{2, 3}, []float32{1, 2, 3, 4, 5, 6}))
+	f.Add(npyBytes("<i8", false, []int{2}, []int64{1, 2}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ReadNpy(bytes.NewReader(b))
+		if err == nil && shapeProduct(a.Shape) != len(a.Data) && len(a.Shape) > 0 {
+			t.Fatalf("shape %v with %d values", a.Shape, len(a.Data))
+		}
+	})
+}

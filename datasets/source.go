@@ -7,11 +7,14 @@ import (
 
 // Source describes where a data set comes from; it is embedded in experiment configs.
 type Source struct {
-	Name        string  `yaml:"name"`         // mnist | fashion-mnist | csv | blobs | moons | sklearn | imagefolder
+	Name        string  `yaml:"name"`         // mnist | fashion-mnist | csv | blobs | moons | sklearn | imagefolder | npy
 	Set         string  `yaml:"set"`          // sklearn: iris | wine | breast_cancer | digits
 	TestDir     string  `yaml:"test_dir"`     // imagefolder: optional folder of test images (same class folders)
 	Size        []int   `yaml:"size"`         // imagefolder: [height, width] to resize to
 	Channels    int     `yaml:"channels"`     // imagefolder: 1 or 3 (0 = 1 when every image is grey)
+	Labels      string  `yaml:"labels"`       // npy: the .npy file of labels beside path's features
+	XKey        string  `yaml:"x_key"`        // npz: the features' array [x]
+	YKey        string  `yaml:"y_key"`        // npz: the labels' array [y]
 	Dir         string  `yaml:"dir"`          // override folder for mnist / fashion-mnist
 	Path        string  `yaml:"path"`         // csv file
 	LabelColumn string  `yaml:"label_column"` // csv
@@ -39,7 +42,7 @@ const (
 
 // Names returns the supported data set names.
 func Names() []string {
-	return []string{"mnist", "fashion-mnist", "csv", "blobs", "moons", "sklearn", "imagefolder"}
+	return []string{"mnist", "fashion-mnist", "csv", "blobs", "moons", "sklearn", "imagefolder", "npy"}
 }
 
 // Load builds the data set described by s; dataDir is the CLI folder override ("" for none, it wins over s.Dir) and seed drives synthetic generation.
@@ -79,6 +82,11 @@ func Load(s Source, dataDir string, seed uint64) (*Dataset, error) {
 			dir = s.Dir
 		}
 		d, err = LoadSklearn(s.Set, dir)
+	case "npy":
+		if s.Path == "" {
+			return nil, fmt.Errorf("datasets: npy needs data.path (a .npz, or a .npy of features with data.labels)")
+		}
+		d, err = LoadNpy(s.Path, s.Labels, s.XKey, s.YKey)
 	case "imagefolder":
 		dir := dataDir
 		if dir == "" {

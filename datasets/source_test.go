@@ -150,7 +150,7 @@ func TestLoad(t *testing.T) {
 	if _, err := Load(Source{Name: "csv"}, "", 1); err == nil {
 		t.Error("csv without path: no error")
 	}
-	if !slices.Equal(Names(), []string{"mnist", "fashion-mnist", "csv", "blobs", "moons", "sklearn", "imagefolder"}) {
+	if !slices.Equal(Names(), []string{"mnist", "fashion-mnist", "csv", "blobs", "moons", "sklearn", "imagefolder", "npy"}) {
 		t.Errorf("Names() = %v", Names())
 	}
 }
