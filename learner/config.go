@@ -160,6 +160,11 @@ type BackendInfo struct {
 // BackendOption configures a backend at registration.
 type BackendOption func(*BackendInfo)
 
+// WithSupports declares which configs a backend can run (BackendInfo.Supports).
+func WithSupports(f func(cfg Config, arch Architecture) error) BackendOption {
+	return func(b *BackendInfo) { b.Supports = f }
+}
+
 // WithLayerCheck declares which layers a backend can build.
 func WithLayerCheck(check func(Layer) error) BackendOption {
 	return func(b *BackendInfo) { b.LayerCheck = check }

@@ -21,7 +21,29 @@ import (
 )
 
 func init() {
-	learner.RegisterBackend("torch", "libtorch through gotch v0.7.0 (CPU; CUDA with a CUDA build of libtorch)", New)
+	learner.RegisterBackend("torch", "libtorch through gotch v0.7.0 (CPU; CUDA with a CUDA build of libtorch)", New, learner.WithSupports(supports))
+}
+
+// supports rejects a CUDA device that this libtorch or machine lacks, so that
+// the config fails before any run folder exists.
+func supports(cfg learner.Config, _ learner.Architecture) error {
+	d := strings.TrimSpace(cfg.Device)
+	if !strings.HasPrefix(d, "cuda") {
+		return nil
+	}
+	if !gotch.CUDA.IsAvailable() {
+		return fmt.Errorf("learner.device: %q, but this libtorch has no usable CUDA device (a CPU build, or no GPU or driver here); use device cpu, or auto to take a GPU only where there is one", d)
+	}
+	n := 0
+	if strings.HasPrefix(d, "cuda:") {
+		if _, err := fmt.Sscanf(d, "cuda:%d", &n); err != nil {
+			return fmt.Errorf("learner.device: %q is not cuda:N", d)
+		}
+	}
+	if count := gotch.CUDA.DeviceCount(); int64(n) >= count {
+		return fmt.Errorf("learner.device: %q, but this machine has %d CUDA device(s) (cuda:0 to cuda:%d)", d, count, count-1)
+	}
+	return nil
 }
 
 // Learner is a feed-forward network on libtorch, built from a resolved
