@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -150,7 +151,10 @@ func (l *Local) subprocess(ctx context.Context, t Task) Outcome {
 		return Outcome{Log: logPath}
 	}
 	msg := lastErrorLine(logPath)
-	if msg == "" {
+	if sig := killedBy(err); sig != "" {
+		// The worker did not fail on its own: its last line is not the reason.
+		msg = fmt.Sprintf("the worker was killed by %s; its last log line: %q", sig, msg)
+	} else if msg == "" {
 		msg = err.Error()
 	} else {
 		msg = fmt.Sprintf("%s (%v)", msg, err)
@@ -257,4 +261,28 @@ func lockDir(dir, what string) (func(), error) {
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt(bytes.TrimSpace([]byte(fmt.Sprintf("pid %d on %s", os.Getpid(), host))), 0)
 	return func() { f.Close() }, nil
+}
+
+// killedBy names the signal that killed a worker ("signal 9 (SIGKILL: out
+// of memory, or killed from outside)"), or "" when it exited by itself.
+func killedBy(err error) string {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return ""
+	}
+	ws, ok := ee.Sys().(interface {
+		Signaled() bool
+		Signal() syscall.Signal
+	})
+	if !ok || !ws.Signaled() {
+		return ""
+	}
+	sig := ws.Signal()
+	switch sig {
+	case syscall.SIGKILL:
+		return fmt.Sprintf("signal %d (SIGKILL: out of memory, or killed from outside)", int(sig))
+	case syscall.SIGSEGV, syscall.SIGABRT, syscall.SIGBUS:
+		return fmt.Sprintf("signal %d (%v: a crash in native code, e.g. libtorch)", int(sig), sig)
+	}
+	return fmt.Sprintf("signal %d (%v)", int(sig), sig)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -328,6 +329,10 @@ func (e *Exec) run(ctx context.Context, h ExecHeader, data [][]*mat.Dense) ([]by
 	cmd := exec.CommandContext(tctx, e.Command[0], e.Command[1:]...)
 	setProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
+	// The parent-death signal follows the OS thread that starts the plugin:
+	// keep this goroutine on it until the plugin is done.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	stdout := &limitBuffer{max: maxExecReply}
 	stderr := &tailBuffer{max: 2048}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
