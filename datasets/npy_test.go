@@ -132,3 +132,24 @@ func TestLoadNpyAndNpz(t *testing.T) {
 		t.Errorf("no labels file: %v", err)
 	}
 }
+
+func TestDataShapeReshapesRows(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "img.csv")
+	os.WriteFile(p, []byte("a,b,c,d,label\n1,2,3,4,x\n5,6,7,8,y\n"), 0o644)
+	d, err := Load(Source{Name: "csv", Path: p, Shape: []int{1, 2, 2}}, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(d.Shape) != "[1 2 2]" || d.X[7] != 8 {
+		t.Fatalf("shape %v", d.Shape)
+	}
+	for _, bad := range [][]int{{3, 2}, {0, 4}} {
+		if _, err := Load(Source{Name: "csv", Path: p, Shape: bad}, "", 0); err == nil || !strings.Contains(err.Error(), "data.shape") {
+			t.Errorf("shape %v: %v", bad, err)
+		}
+	}
+	if _, err := Load(Source{Name: "blobs", Shape: []int{2}}, "", 0); err == nil {
+		t.Error("a reshape of blobs was accepted")
+	}
+}

@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -15,6 +16,7 @@ type Source struct {
 	Labels      string  `yaml:"labels"`       // npy: the .npy file of labels beside path's features
 	XKey        string  `yaml:"x_key"`        // npz: the features' array [x]
 	YKey        string  `yaml:"y_key"`        // npz: the labels' array [y]
+	Shape       []int   `yaml:"shape"`        // csv, npy, sklearn: reshape each row, e.g. [1, 28, 28] for flattened images
 	Dir         string  `yaml:"dir"`          // override folder for mnist / fashion-mnist
 	Path        string  `yaml:"path"`         // csv file
 	LabelColumn string  `yaml:"label_column"` // csv
@@ -102,6 +104,15 @@ func Load(s Source, dataDir string, seed uint64) (*Dataset, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if len(s.Shape) > 0 {
+		if name != "csv" && name != "npy" && name != "sklearn" {
+			return nil, fmt.Errorf("datasets: data.shape reshapes csv, npy and sklearn rows; %s has its own shape %v", name, d.Shape)
+		}
+		if p := shapeProduct(s.Shape); p != d.Dim() || slices.ContainsFunc(s.Shape, func(v int) bool { return v < 1 }) {
+			return nil, fmt.Errorf("datasets: data.shape %v holds %d values, but each row of %s has %d; give a shape whose product is %d (e.g. [1, 28, 28] for 784)", s.Shape, p, d.Name, d.Dim(), d.Dim())
+		}
+		d.Shape = append([]int(nil), s.Shape...)
 	}
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("datasets: loaded %s is inconsistent: %w", name, err)
