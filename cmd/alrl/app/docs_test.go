@@ -1,0 +1,104 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/alrl/alrl/experiments"
+)
+
+var (
+	mdLink    = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	mdHeading = regexp.MustCompile(`(?m)^#+ (.*)$`)
+	nonAnchor = regexp.MustCompile(`[^a-z0-9 -]`)
+)
+
+// anchorOf is GitHub's anchor of a heading.
+func anchorOf(h string) string {
+	return strings.ReplaceAll(nonAnchor.ReplaceAllString(strings.ToLower(strings.TrimSpace(h)), ""), " ", "-")
+}
+
+// TestDocsLinksResolve: every relative link in README.md and docs/*.md
+// points at a file of the repository, and every #anchor at a heading of it.
+func TestDocsLinksResolve(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	pages := []string{filepath.Join(root, "README.md")}
+	more, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	pages = append(pages, more...)
+	if len(pages) < 5 {
+		t.Fatalf("found only %v", pages)
+	}
+	readme, _ := os.ReadFile(pages[0])
+	if n := strings.Count(string(readme), "\n"); n > 200 {
+		t.Errorf("README.md has %d lines; keep it to 200 and move the rest to docs/", n)
+	}
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mdLink.FindAllStringSubmatch(string(b), -1) {
+			link := m[1]
+			if strings.Contains(link, "://") || strings.HasPrefix(link, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(link, "#")
+			target := page
+			if file != "" {
+				target = filepath.Join(filepath.Dir(page), file)
+			}
+			tb, err := os.ReadFile(target)
+			if err != nil {
+				if st, serr := os.Stat(target); serr == nil && st.IsDir() && frag == "" {
+					continue
+				}
+				t.Errorf("%s: link %q: %v", page, link, err)
+				continue
+			}
+			if frag == "" {
+				continue
+			}
+			found := false
+			for _, h := range mdHeading.FindAllStringSubmatch(string(tb), -1) {
+				if anchorOf(h[1]) == frag {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s: link %q: %s has no heading with anchor #%s", page, link, target, frag)
+			}
+		}
+	}
+}
+
+// TestReadmeConfigsParse: the run configs shown in README.md are valid.
+func TestReadmeConfigsParse(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1)
+	n := 0
+	for _, m := range blocks {
+		text := m[1]
+		if !strings.Contains(text, "strategies:") {
+			continue
+		}
+		// Indented inside a list item in the Markdown source.
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			lines[i] = strings.TrimPrefix(l, "   ")
+		}
+		if _, err := experiments.Parse("README.md", []byte(strings.Join(lines, "\n")), nil); err != nil {
+			t.Errorf("README config does not parse: %v\n%s", err, text)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no config found in README.md")
+	}
+}
