@@ -213,6 +213,7 @@ type Env struct {
 	split  datasets.Split
 	model  *learner.Memo
 	oracle *Oracle
+	annot  Annotator // labels from a person instead of the data set (nil = the data set)
 
 	seed      uint64
 	round     int
@@ -259,6 +260,11 @@ func WithHoldout(frac float64) Option {
 	return func(e *Env) { e.holdout = frac }
 }
 
+// WithAnnotator takes labels from a (the data set's labels are then never
+// read for the pool); a query it has not answered yet makes Reset or Step
+// return *AwaitingLabelsError with nothing applied.
+func WithAnnotator(a Annotator) Option { return func(e *Env) { e.annot = a } }
+
 // WithValidationForRewardOnly keeps the split's validation set out of every
 // fit (no early stopping on it) and out of the observations: it only
 // measures the rewards of a training episode, a simulation in which
@@ -286,12 +292,20 @@ func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Co
 	if len(split.Test) == 0 {
 		return nil, fmt.Errorf("split: the test split is empty; set split.test")
 	}
+	if o.annot != nil {
+		switch {
+		case cfg.InitMode == "balanced":
+			return nil, fmt.Errorf("al.init_mode: balanced needs every pool label before the first query, which a person answering queries cannot give; use random, or a cold-start strategy such as typiclust")
+		case cfg.Reward == RewardRelative:
+			return nil, fmt.Errorf("al.reward: relative peeks at the labels of a random batch, which a person would have to label too; use raw")
+		}
+	}
 	m, ok := l.(*learner.Memo)
 	if !ok {
 		m = learner.NewMemo(l)
 	}
 	return &Env{cfg: cfg, data: data, split: split, model: m, oracle: NewOracle(data.Y, split.Pool),
-		initMode: o.initMode, initSel: o.initSel, holdout: o.holdout, valRewardOnly: o.valRewardOnly}, nil
+		initMode: o.initMode, initSel: o.initSel, holdout: o.holdout, valRewardOnly: o.valRewardOnly, annot: o.annot}, nil
 }
 
 // Oracle returns the episode's oracle (for its query count).
@@ -333,6 +347,10 @@ func (e *Env) Reset(ctx context.Context, seed uint64) (Observation, Record, erro
 	e.started = true
 	init, err := e.initialSet(ctx, RNG(seed, 0, "init"))
 	if err != nil {
+		return Observation{}, Record{}, err
+	}
+	if err := e.answered(0, init); err != nil {
+		e.started = false
 		return Observation{}, Record{}, err
 	}
 	if err := e.reveal(init); err != nil {
@@ -411,11 +429,39 @@ func (e *Env) coldStart(ctx context.Context, rng *rand.Rand) ([]int, error) {
 	return sel, nil
 }
 
+// answered returns *AwaitingLabelsError when the annotator lacks an answer
+// for some of idx (round's query); without an annotator it returns nil.
+func (e *Env) answered(round int, idx []int) error {
+	if e.annot == nil {
+		return nil
+	}
+	missing := 0
+	for _, i := range idx {
+		if _, ok := e.annot.Answer(i); !ok {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return &AwaitingLabelsError{Round: round, Indices: append([]int(nil), idx...), Missing: missing}
+	}
+	return nil
+}
+
 func (e *Env) reveal(idx []int) error {
 	for _, i := range idx {
 		y, err := e.oracle.Label(i)
 		if err != nil {
 			return err
+		}
+		if e.annot != nil {
+			a, ok := e.annot.Answer(i)
+			if !ok {
+				return fmt.Errorf("oracle: pool index %d has no answer (call answered first)", i)
+			}
+			if a < 0 || a >= e.data.NumClasses {
+				return fmt.Errorf("oracle: the answer for pool index %d is class %d, outside [0, %d)", i, a, e.data.NumClasses)
+			}
+			y = a
 		}
 		e.labeled = append(e.labeled, i)
 		e.labeledY = append(e.labeledY, y)
@@ -649,6 +695,9 @@ func (e *Env) Step(ctx context.Context, action []int) (Observation, float64, End
 		return Observation{}, 0, NotDone, Record{}, fmt.Errorf("round %d: %w", e.round+1, err)
 	}
 	if err := ctx.Err(); err != nil {
+		return Observation{}, 0, NotDone, Record{}, err
+	}
+	if err := e.answered(e.round+1, action); err != nil {
 		return Observation{}, 0, NotDone, Record{}, err
 	}
 	randomGain, err := e.counterfactualGain(ctx, len(action))

@@ -48,3 +48,23 @@ func (o *Oracle) restore(i int) error {
 	o.revealed[i] = true
 	return nil
 }
+
+// Annotator answers label queries in place of the data set's labels: a
+// person, through files or a web page. Answer reports false while it has no
+// answer for pool index i yet.
+type Annotator interface {
+	Answer(i int) (label int, ok bool)
+}
+
+// AwaitingLabelsError is returned by Reset and Step when the annotator has
+// not answered every queried index yet; nothing of the step was applied, so
+// the same call succeeds once the answers are in.
+type AwaitingLabelsError struct {
+	Round   int   // the round whose labels are missing (0 = the initial set)
+	Indices []int // every queried pool index of that round, in query order
+	Missing int   // how many of them have no answer yet
+}
+
+func (e *AwaitingLabelsError) Error() string {
+	return fmt.Sprintf("round %d waits for %d of %d labels from the annotator", e.Round, e.Missing, len(e.Indices))
+}
