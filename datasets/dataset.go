@@ -27,6 +27,7 @@ type Dataset struct {
 	NumClasses int
 	ClassNames []string // may be nil
 	TrainN     int      // rows [0,TrainN) come from the training file, [TrainN,N) from a separate test file; TrainN==N when there is none
+	Paths      []string // optional: the file each row was read from (imagefolder), for people labeling them
 }
 
 // Len returns the number of samples N.

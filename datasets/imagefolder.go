@@ -124,6 +124,7 @@ func LoadImageFolder(f ImageFolder) (*Dataset, error) {
 				d.Name, d.ClassNames, d.TrainN, d.NumClasses = filepath.Base(filepath.Clean(f.Dir)), names, trainN, len(names)
 				for i, fl := range files {
 					d.Y[i] = fl.class
+					d.Paths = append(d.Paths, fl.path)
 				}
 				return d, d.Validate()
 			}
@@ -165,6 +166,7 @@ func LoadImageFolder(f ImageFolder) (*Dataset, error) {
 	for i, im := range imgs {
 		d.X = appendPixels(d.X, im, ch, h, w)
 		d.Y = append(d.Y, files[i].class)
+		d.Paths = append(d.Paths, files[i].path)
 	}
 	if cachePath != "" {
 		// A cache that cannot be written only costs the next run a decode.

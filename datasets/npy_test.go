@@ -82,7 +82,7 @@ func TestReadNpyRejectsBadFiles(t *testing.T) {
 		"fortran":   npyBytes("<f4", true, []int{2, 1}, []float32{1, 2}),
 		"dtype":     npyBytes("<c8", false, []int{1}, []float64{1}),
 		"object":    npyBytes("|O", false, []int{1}, []uint8{0}),
-		"version":   append(append([]byte("\x93NUMPY\x09\x00"), good[8:]...)),
+		"version":   append([]byte("\x93NUMPY\x09\x00"), good[8:]...),
 		"empty":     {},
 	} {
 		if _, err := ReadNpy(bytes.NewReader(b)); err == nil {

@@ -42,6 +42,9 @@ type Config struct {
 	Mode  string           `yaml:"mode,omitempty"`
 	Fast  *envs.FastConfig `yaml:"fast,omitempty"`  // fast mode's encoder and head (nil = defaults)
 	Agent *AgentConfig     `yaml:"agent,omitempty"` // a learning agent to train, then evaluate as strategy "policy"
+	// Oracle says where labels come from; nil is the data set's labels (a
+	// simulation).
+	Oracle *OracleConfig `yaml:"oracle,omitempty"`
 }
 
 // SplitConfig sizes the data splits; 0 for pool or test means all that remain.
@@ -270,9 +273,46 @@ func DecodeConfig(name string, data []byte) (Config, error) {
 	return cfg, nil
 }
 
+// Oracle names: labels from the data set, or from a person through files.
+const (
+	OracleData = "data"
+	OracleFile = "file"
+)
+
+// OracleConfig is the oracle: section.
+type OracleConfig struct {
+	Name string `yaml:"name"` // data | file
+}
+
+// HumanOracle reports whether a person answers the queries (oracle: file).
+func (c Config) HumanOracle() bool { return c.Oracle != nil && c.Oracle.Name == OracleFile }
+
+func (c Config) validateOracle() error {
+	if c.Oracle == nil {
+		return nil
+	}
+	switch c.Oracle.Name {
+	case OracleData:
+		return nil
+	case OracleFile:
+	default:
+		return fmt.Errorf("oracle.name: %q is not one of data, file", c.Oracle.Name)
+	}
+	switch {
+	case c.AL.InitMode == "balanced":
+		return fmt.Errorf("oracle file: al.init_mode balanced needs every pool label before the first query; use random, or a cold-start strategy such as typiclust")
+	case c.AL.Reward == envs.RewardRelative:
+		return fmt.Errorf("oracle file: al.reward relative would have the person label a random batch too; use raw")
+	case c.Agent != nil:
+		return fmt.Errorf("oracle file: agent training needs thousands of simulated episodes; train the agent in a config with oracle data and use its policy file here")
+	}
+	return nil
+}
+
 // Validate checks what can be checked without loading the data.
 func (c Config) Validate() error {
 	var errs []error
+	errs = append(errs, c.validateOracle())
 	if len(c.Seeds) == 0 {
 		errs = append(errs, fmt.Errorf("seeds: list at least one seed"))
 	}

@@ -255,9 +255,30 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	if err != nil {
 		return res, err
 	}
-	env, err := envs.New(data, split, l, cfg.AL, append(initOpts, envs.WithHoldout(cfg.Learner.Train.Holdout))...)
+	envOpts := append(initOpts, envs.WithHoldout(cfg.Learner.Train.Holdout))
+	var answers *Answers
+	if cfg.HumanOracle() {
+		if answers, err = ReadAnswers(dir); err != nil {
+			return res, err
+		}
+		envOpts = append(envOpts, envs.WithAnnotator(answers))
+	}
+	env, err := envs.New(data, split, l, cfg.AL, envOpts...)
 	if err != nil {
 		return res, err
+	}
+	// waiting turns a round that lacks a person's labels into queries.json
+	// and WaitingForLabelsError; the checkpoint holds the round before it.
+	waiting := func(err error) error {
+		var w *envs.AwaitingLabelsError
+		if answers == nil || !errors.As(err, &w) {
+			return err
+		}
+		if werr := writeQueries(dir, w, data, answers); werr != nil {
+			return werr
+		}
+		log.Info("waiting for labels", zap.String("run", dir), zap.Int("round", w.Round), zap.Int("missing", w.Missing))
+		return &WaitingForLabelsError{Dir: dir, Round: w.Round, Missing: w.Missing}
 	}
 	stopper := newStopTracker(cfg.Stopping, split.Pool, seed)
 	tc := cfg.TrainerOf(sc)
@@ -300,6 +321,12 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		if err := saveRound(dir, env, records, st, time.Since(start)); err != nil {
 			return err
 		}
+		if answers != nil {
+			// The round that waited is done: its queries are answered.
+			if err := os.Remove(filepath.Join(dir, QueriesFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
 		logRound(log, rec)
 		if opt.OnRound != nil {
 			opt.OnRound(dir, rec)
@@ -335,7 +362,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		var rec envs.Record
 		obs, rec, err = env.Reset(ctx, seed)
 		if err != nil {
-			return res, err
+			return res, waiting(err)
 		}
 		if err := finish(rec); err != nil {
 			return res, err
@@ -354,7 +381,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		var rec envs.Record
 		obs, _, _, rec, err = env.Step(ctx, action)
 		if err != nil {
-			return res, err
+			return res, waiting(err)
 		}
 		rec.QuerySeconds = qs
 		if err := finish(rec); err != nil {

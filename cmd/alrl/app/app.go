@@ -52,7 +52,7 @@ environment. Start with the shipped default:
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), listCmd(), benchCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), queryCmd(), answerCmd(), listCmd(), benchCmd(), versionCmd()},
 	}
 }
 
