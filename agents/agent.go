@@ -11,6 +11,21 @@ import (
 	"github.com/alrl/alrl/strategies"
 )
 
+// KindInfo describes a learned agent kind for `alrl list agents`.
+type KindInfo struct {
+	Name, Doc string
+}
+
+// Kinds lists the learned agents an agent: section can train.
+func Kinds() []KindInfo {
+	return []KindInfo{
+		{KindPG, "policy gradient (REINFORCE or PPO) over a Plackett-Luce ranking of candidates, RAL/DRAL-style; optional MC-dropout (Bayesian) policy"},
+		{KindDQN, "deep Q-network in the stream env: label or skip each arriving sample (Fang, Li & Cohn 2017)"},
+		{KindBandit, "ALBL: EXP4.P over heuristic strategies, its arm weights carried across episodes as a prior (Hsu & Lin 2015)"},
+		{KindImitation, "ranker imitating a look-ahead expert by DAgger with a listwise loss, trained across tasks (ALIL, ImitAL)"},
+	}
+}
+
 // Agent chooses which samples to label from an observation.
 type Agent interface {
 	Name() string

@@ -81,3 +81,15 @@ out: ` + out + "\n"
 		t.Fatal("query on a finished run succeeded")
 	}
 }
+
+func TestListAgents(t *testing.T) {
+	out, err := runCLI(t, "list", "agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"pg", "dqn", "bandit", "imitation"} {
+		if !strings.Contains("\n"+out, "\n"+k+" ") {
+			t.Errorf("list agents lacks %s:\n%s", k, out)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/alrl/alrl/agents"
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/learner"
@@ -144,8 +145,8 @@ Examples:
 func listCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "list",
-		Usage:     "list strategies, trainers, backends, data sets or shipped configs",
-		ArgsUsage: "strategies|trainers|backends|datasets|configs",
+		Usage:     "list strategies, learned agents, trainers, backends, data sets or shipped configs",
+		ArgsUsage: "strategies|agents|trainers|backends|datasets|configs",
 		Description: `Examples:
    alrl list strategies
    alrl list configs`,
@@ -197,6 +198,10 @@ func listCmd() *cli.Command {
 				}
 			case "datasets":
 				fmt.Fprintln(w, strings.Join(datasets.Names(), "\n"))
+			case "agents":
+				for _, k := range agents.Kinds() {
+					fmt.Fprintf(w, "%s\t%s (agent.name: %s; a trained one runs as strategy policy)\n", k.Name, k.Doc, k.Name)
+				}
 			case "configs":
 				for _, n := range experiments.Shipped() {
 					fmt.Fprintf(w, "builtin:%s\n", n)
@@ -205,7 +210,7 @@ func listCmd() *cli.Command {
 					fmt.Fprintf(w, "builtin:%s\t(sweep: alrl sweep -c builtin:%s)\n", n, n)
 				}
 			default:
-				return fmt.Errorf("list: unknown kind %q; use strategies, trainers, backends, datasets or configs", c.Args().First())
+				return fmt.Errorf("list: unknown kind %q; use strategies, agents, trainers, backends, datasets or configs", c.Args().First())
 			}
 			return nil
 		},
