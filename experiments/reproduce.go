@@ -159,6 +159,9 @@ func sessionDiffs(a, b Session) []string {
 		cmp(k, a.Modules[k], b.Modules[k])
 	}
 	for _, k := range sortedKeys(a.Backend, b.Backend) {
+		if _, recorded := a.Backend[k]; !recorded && k != "libtorch" {
+			continue // recorded only since a later alrl
+		}
 		cmp(k, a.Backend[k], b.Backend[k])
 	}
 	cmp("learner", a.Learner, b.Learner)
