@@ -395,3 +395,34 @@ func TestImitationRandomScoresAblation(t *testing.T) {
 		t.Fatal("an unknown ablation was accepted")
 	}
 }
+
+func TestPreselectByEntropyOrMargin(t *testing.T) {
+	// Candidate 0: entropy high, margin 0.2 (0.4, 0.2... three classes);
+	// candidate 1: two-way tie (margin 0, lower entropy than 0).
+	m := pointModel{c: 3, p: map[int][]float64{
+		0: {0.4, 0.3, 0.3}, // margin 0.1, entropy 1.09
+		1: {0.5, 0.5, 0.0}, // margin 0,   entropy 0.69
+		2: {0.9, 0.05, 0.05},
+		3: {0.8, 0.1, 0.1},
+	}}
+	for by, want := range map[string]int{"entropy": 0, "margin": 1} {
+		cfg := agents.DefaultRankConfig()
+		cfg.Preselect, cfg.UncertainShare, cfg.PreselectBy = 2, 0.5, by
+		r, err := agents.NewRanker(cfg, rand.New(rand.NewPCG(1, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Preselect(context.Background(), m, []int{2, 3, 0, 1}, rand.New(rand.NewPCG(2, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0] != want {
+			t.Errorf("%s pre-selection %v, want %d first", by, got, want)
+		}
+	}
+	cfg := agents.DefaultRankConfig()
+	cfg.PreselectBy = "bald"
+	if _, err := agents.NewRanker(cfg, rand.New(rand.NewPCG(1, 1))); err == nil {
+		t.Error("an unknown pre-selection was accepted")
+	}
+}

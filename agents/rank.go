@@ -38,10 +38,11 @@ var RankGlobal = []string{"budget_used", "log_labels", "mean_confidence", "label
 
 // RankConfig is the acting part of the imitation agent (agent.imitation).
 type RankConfig struct {
-	Hidden         []int   `yaml:"hidden" json:"hidden"`                   // ranking network's hidden widths [64, 64]
-	Preselect      int     `yaml:"preselect" json:"preselect"`             // candidates ranked per round [50]
-	UncertainShare float64 `yaml:"uncertain_share" json:"uncertain_share"` // share of the pre-selection taken by entropy, the rest at random [0.5]
-	MCSamples      int     `yaml:"mc_samples" json:"mc_samples"`           // MC samples of the bald feature [10]
+	Hidden         []int   `yaml:"hidden" json:"hidden"`                       // ranking network's hidden widths [64, 64]
+	Preselect      int     `yaml:"preselect" json:"preselect"`                 // candidates ranked per round [50]
+	UncertainShare float64 `yaml:"uncertain_share" json:"uncertain_share"`     // share of the pre-selection taken by uncertainty, the rest at random [0.5]
+	PreselectBy    string  `yaml:"preselect_by" json:"preselect_by,omitempty"` // the uncertainty that pre-selects: entropy or margin (smallest gap) ["" = entropy]
+	MCSamples      int     `yaml:"mc_samples" json:"mc_samples"`               // MC samples of the bald feature [10]
 }
 
 // DefaultRankConfig returns the documented defaults.
@@ -58,6 +59,8 @@ func (c RankConfig) Validate() error {
 		return fmt.Errorf("agent.imitation.uncertain_share: must be in [0, 1], got %g", c.UncertainShare)
 	case c.MCSamples < 2:
 		return fmt.Errorf("agent.imitation.mc_samples: must be >= 2, got %d", c.MCSamples)
+	case c.PreselectBy != "" && c.PreselectBy != "entropy" && c.PreselectBy != "margin":
+		return fmt.Errorf("agent.imitation.preselect_by: %q is not one of entropy, margin", c.PreselectBy)
 	}
 	for _, h := range c.Hidden {
 		if h < 1 {
@@ -114,8 +117,9 @@ func (r *Ranker) builder(c int) (*features.Builder, error) {
 }
 
 // Preselect returns the list the ranker ranks: the UncertainShare of
-// Preselect with the highest predictive entropy, then the rest drawn at
-// random from the other candidates (all of them when there are fewer).
+// Preselect that are most uncertain (highest predictive entropy, or
+// smallest margin with PreselectBy margin), then the rest drawn at random
+// from the other candidates (all of them when there are fewer).
 func (r *Ranker) Preselect(ctx context.Context, model strategies.Model, cands []int, rng *rand.Rand) ([]int, error) {
 	m := r.cfg.Preselect
 	if len(cands) <= m {
@@ -131,13 +135,26 @@ func (r *Ranker) Preselect(ctx context.Context, model strategies.Model, cands []
 		}
 		h := make([]float64, len(cands))
 		for i := range cands {
-			for _, v := range p.RawRowView(i) {
-				if v > 0 {
-					h[i] -= v * math.Log(v)
+			row := p.RawRowView(i)
+			if r.cfg.PreselectBy == "margin" {
+				b1, b2 := math.Inf(-1), math.Inf(-1)
+				for _, v := range row {
+					if v > b1 {
+						b1, b2 = v, b1
+					} else if v > b2 {
+						b2 = v
+					}
+				}
+				h[i] = -(b1 - b2) // the smaller the gap, the more uncertain
+			} else {
+				for _, v := range row {
+					if v > 0 {
+						h[i] -= v * math.Log(v)
+					}
 				}
 			}
 			if math.IsNaN(h[i]) {
-				return nil, fmt.Errorf("imitation: pre-selection: the entropy of pool index %d is NaN (the model's outputs are NaN)", cands[i])
+				return nil, fmt.Errorf("imitation: pre-selection: the uncertainty of pool index %d is NaN (the model's outputs are NaN)", cands[i])
 			}
 		}
 		order := make([]int, len(cands))
