@@ -249,7 +249,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		return res, err
 	}
 	if err := checkNeeds(agent.Strategy, l); err != nil {
-		return res, err
+		return res, Permanent(err)
 	}
 	initOpts, err := initOptions(cfg.AL, ssl)
 	if err != nil {
