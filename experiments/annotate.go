@@ -186,18 +186,26 @@ func Answer(dir string, labels map[int]string) (AnswerResult, error) {
 	return res, writeJSONAtomic(filepath.Join(dir, QueriesFile), q)
 }
 
-// ParseAnswerLines reads "index,label" lines (a header line "index,label",
-// blank lines and # comments are skipped).
+// ParseAnswerLines reads "index,label" lines, such as alrl query prints and
+// a person fills in: a header line "index,label", blank lines, # comments
+// (whole lines or after the label) and lines still without a label are
+// skipped.
 func ParseAnswerLines(text string) (map[int]string, error) {
 	out := map[int]string{}
 	for n, line := range strings.Split(text, "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
 		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") || strings.EqualFold(strings.ReplaceAll(line, " ", ""), "index,label") {
+		if line == "" || strings.EqualFold(strings.ReplaceAll(line, " ", ""), "index,label") {
 			continue
 		}
 		a, b, ok := strings.Cut(line, ",")
 		if !ok {
 			return nil, fmt.Errorf("line %d: %q is not index,label", n+1, line)
+		}
+		if strings.TrimSpace(b) == "" {
+			continue // not answered yet
 		}
 		i, err := strconv.Atoi(strings.TrimSpace(a))
 		if err != nil {

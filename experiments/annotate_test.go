@@ -111,6 +111,9 @@ func TestAnswerRejectsBadAnswers(t *testing.T) {
 	if a, _ := ReadAnswers(w.Dir); len(a.Labels) != 0 {
 		t.Fatalf("a rejected answer was written: %v", a.Labels)
 	}
+	if got, err := ParseAnswerLines("index,label\n# round 1\n3,a  # img/3.png\n4,  # not yet\n"); err != nil || len(got) != 1 || got[3] != "a" {
+		t.Errorf("alrl query's format: %v %v", got, err)
+	}
 	if _, err := ParseAnswerLines("3,a\n3,b\n"); err == nil {
 		t.Error("contradicting lines were accepted")
 	}

@@ -22,7 +22,7 @@ while unanswered) with the file or row each came from, and the classes to
 answer with. Fill in the labels and give the file to alrl answer.
 
 Example:
-   alrl query runs/my-photos/margin/seed-1 > todo.csv`,
+   alrl query runs/my-photos/margin/seed-1 > labels.csv`,
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
 				return fmt.Errorf("query: name exactly one run folder")
@@ -65,7 +65,7 @@ says so). answers.json is written atomically, so answering can stop and
 go on at any point.
 
 Example:
-   alrl answer runs/my-photos/margin/seed-1 todo.csv && alrl train -c my.yaml --resume`,
+   alrl answer runs/my-photos/margin/seed-1 labels.csv && alrl train -c my.yaml --resume`,
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 2 {
 				return fmt.Errorf("answer: give the run folder and the answers file")
@@ -81,17 +81,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			// Strip trailing "# source" comments that alrl query writes.
-			var lines []string
-			for _, l := range strings.Split(string(b), "\n") {
-				if i := strings.Index(l, "#"); i > 0 {
-					l = l[:i]
-				}
-				if t := strings.TrimSpace(l); t != "" && !strings.HasSuffix(t, ",") {
-					lines = append(lines, t)
-				}
-			}
-			labels, err := experiments.ParseAnswerLines(strings.Join(lines, "\n"))
+			labels, err := experiments.ParseAnswerLines(string(b))
 			if err != nil {
 				return fmt.Errorf("answer: %s: %w", path, err)
 			}
