@@ -260,6 +260,19 @@ func WithHoldout(frac float64) Option {
 	return func(e *Env) { e.holdout = frac }
 }
 
+// CheckAnnotated rejects settings that a person answering queries cannot
+// serve: a balanced initial set (it needs every pool label first) and the
+// relative reward (it peeks at a random batch's labels).
+func (c Config) CheckAnnotated() error {
+	switch {
+	case c.InitMode == "balanced":
+		return fmt.Errorf("al.init_mode: balanced needs every pool label before the first query, which a person answering queries cannot give; use random, or a cold-start strategy such as typiclust")
+	case c.Reward == RewardRelative:
+		return fmt.Errorf("al.reward: relative peeks at the labels of a random batch, which a person would have to label too; use raw")
+	}
+	return nil
+}
+
 // WithAnnotator takes labels from a (the data set's labels are then never
 // read for the pool); a query it has not answered yet makes Reset or Step
 // return *AwaitingLabelsError with nothing applied.
@@ -293,11 +306,8 @@ func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Co
 		return nil, fmt.Errorf("split: the test split is empty; set split.test")
 	}
 	if o.annot != nil {
-		switch {
-		case cfg.InitMode == "balanced":
-			return nil, fmt.Errorf("al.init_mode: balanced needs every pool label before the first query, which a person answering queries cannot give; use random, or a cold-start strategy such as typiclust")
-		case cfg.Reward == RewardRelative:
-			return nil, fmt.Errorf("al.reward: relative peeks at the labels of a random batch, which a person would have to label too; use raw")
+		if err := cfg.CheckAnnotated(); err != nil {
+			return nil, err
 		}
 	}
 	m, ok := l.(*learner.Memo)

@@ -298,11 +298,10 @@ func (c Config) validateOracle() error {
 	default:
 		return fmt.Errorf("oracle.name: %q is not one of data, file", c.Oracle.Name)
 	}
+	if err := c.AL.CheckAnnotated(); err != nil {
+		return fmt.Errorf("oracle file: %w", err)
+	}
 	switch {
-	case c.AL.InitMode == "balanced":
-		return fmt.Errorf("oracle file: al.init_mode balanced needs every pool label before the first query; use random, or a cold-start strategy such as typiclust")
-	case c.AL.Reward == envs.RewardRelative:
-		return fmt.Errorf("oracle file: al.reward relative would have the person label a random batch too; use raw")
 	case c.Agent != nil:
 		return fmt.Errorf("oracle file: agent training needs thousands of simulated episodes; train the agent in a config with oracle data and use its policy file here")
 	}
