@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/alrl/alrl/internal/childproc"
 )
 
 // Task is one run for an executor: a run folder holding config.yaml.
@@ -145,7 +147,7 @@ func (l *Local) subprocess(ctx context.Context, t Task) Outcome {
 	// Pdeathsig follows the thread that started the child: keep it alive.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	setParentDeathSignal(cmd)
+	childproc.DieWithParent(cmd)
 	err = cmd.Run()
 	if err == nil {
 		return Outcome{Log: logPath}

@@ -5,6 +5,8 @@ package strategies
 import (
 	"os/exec"
 	"syscall"
+
+	"github.com/alrl/alrl/internal/childproc"
 )
 
 // setProcessGroup starts the plugin in its own process group and makes
@@ -12,7 +14,7 @@ import (
 // shell's subprocesses, worker pools) die with it.
 func setProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	setParentDeathSignal(cmd.SysProcAttr)
+	childproc.DieWithParent(cmd)
 	cmd.Cancel = func() error {
 		if cmd.Process == nil {
 			return nil
