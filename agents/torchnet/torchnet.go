@@ -178,6 +178,19 @@ func (g *graph) scores(net *agents.MLP, p []*ts.Tensor, x *ts.Tensor, n int, pas
 	return g.op2(mean, sd, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Add(b, false) })
 }
 
+// add returns total + term, or term when total is nil (the first term).
+func (g *graph) add(total, term *ts.Tensor) *ts.Tensor {
+	if total == nil {
+		return term
+	}
+	return g.op2(total, term, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Add(b, false) })
+}
+
+// negMean returns -total / n: the loss of n samples' summed objectives.
+func (g *graph) negMean(total *ts.Tensor, n int) *ts.Tensor {
+	return g.op(total, func(t *ts.Tensor) (*ts.Tensor, error) { return t.MulScalar(g.scalar(-1/float64(n)), false) })
+}
+
 // grads runs backward from loss and copies the parameters' gradients out.
 func (g *graph) grads(loss *ts.Tensor, p []*ts.Tensor, net *agents.MLP) (float64, [][]float64, error) {
 	if g.err != nil {
@@ -295,19 +308,12 @@ func (Backend) PolicyGrad(net *agents.MLP, samples []agents.PLSample, loss agent
 			bonus := g.op(negH, func(t *ts.Tensor) (*ts.Tensor, error) { return t.MulScalar(g.scalar(-loss.Entropy), false) })
 			obj = g.op2(obj, bonus, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Add(b, false) })
 		}
-		if total == nil {
-			total = obj
-		} else {
-			total = g.op2(total, obj, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Add(b, false) })
-		}
+		total = g.add(total, obj)
 		if !g.ok() {
 			return 0, nil, fmt.Errorf("torchnet: policy loss of sample %d: %w", si, g.err)
 		}
 	}
-	l := g.op(total, func(t *ts.Tensor) (*ts.Tensor, error) {
-		return t.MulScalar(g.scalar(-1/float64(len(samples))), false)
-	})
-	return g.grads(l, p, net)
+	return g.grads(g.negMean(total, len(samples)), p, net)
 }
 
 // RegressionGrad computes the mean squared error (or Huber loss) between
@@ -379,17 +385,10 @@ func (Backend) ListwiseGrad(net *agents.MLP, samples []agents.RankSample) (float
 		q := g.data(s.Target, int64(m))
 		prod := g.op2(lsm, q, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Mul(b, false) })
 		sum := g.op(prod, func(t *ts.Tensor) (*ts.Tensor, error) { return t.Sum(gotch.Double, false) })
-		if total == nil {
-			total = sum
-		} else {
-			total = g.op2(total, sum, func(a, b *ts.Tensor) (*ts.Tensor, error) { return a.Add(b, false) })
-		}
+		total = g.add(total, sum)
 		if !g.ok() {
 			return 0, nil, fmt.Errorf("torchnet: listwise loss of sample %d: %w", si, g.err)
 		}
 	}
-	l := g.op(total, func(t *ts.Tensor) (*ts.Tensor, error) {
-		return t.MulScalar(g.scalar(-1/float64(len(samples))), false)
-	})
-	return g.grads(l, p, net)
+	return g.grads(g.negMean(total, len(samples)), p, net)
 }
