@@ -148,13 +148,17 @@ func parseSklearn(r io.Reader, header bool) (*Dataset, error) {
 	}
 	d.Shape = []int{dim}
 	d.TrainN = len(d.Y)
-	standardizeColumns(d.X, len(d.Y), dim)
+	StandardizeColumns(d.X, len(d.Y), dim)
 	return d, d.Validate()
 }
 
-// standardizeColumns rescales every column of the n x dim matrix to zero
-// mean and unit variance (a constant column becomes 0).
-func standardizeColumns(x []float32, n, dim int) {
+// StandardizeColumns rescales every column of the n x dim row-major matrix
+// x to zero mean and unit variance over its rows; a column whose standard
+// deviation is below 1e-8 is only centred.
+func StandardizeColumns(x []float32, n, dim int) {
+	if n == 0 {
+		return
+	}
 	for j := 0; j < dim; j++ {
 		m, v := 0.0, 0.0
 		for i := 0; i < n; i++ {
@@ -166,12 +170,11 @@ func standardizeColumns(x []float32, n, dim int) {
 			v += e * e
 		}
 		s := math.Sqrt(v / float64(n))
+		if s < 1e-8 {
+			s = 1
+		}
 		for i := 0; i < n; i++ {
-			if s < 1e-12 {
-				x[i*dim+j] = 0
-			} else {
-				x[i*dim+j] = float32((float64(x[i*dim+j]) - m) / s)
-			}
+			x[i*dim+j] = float32((float64(x[i*dim+j]) - m) / s)
 		}
 	}
 }

@@ -92,7 +92,7 @@ func Task(s TaskSpec, seed uint64) (*Dataset, error) {
 		d.Y = append(d.Y, y)
 	}
 	d.TrainN = s.N
-	standardizeColumns(d.X, s.N, s.Dim)
+	StandardizeColumns(d.X, s.N, s.Dim)
 	return d, d.Validate()
 }
 

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/learner"
 )
 
@@ -45,30 +46,7 @@ func (em *Embedding) Row(i int) ([]float32, error) {
 }
 
 // standardize rescales every dimension to zero mean and unit variance.
-func (em *Embedding) standardize() {
-	n := len(em.Rows)
-	if n == 0 {
-		return
-	}
-	for d := 0; d < em.D; d++ {
-		m, v := 0.0, 0.0
-		for i := 0; i < n; i++ {
-			m += float64(em.Z[i*em.D+d])
-		}
-		m /= float64(n)
-		for i := 0; i < n; i++ {
-			x := float64(em.Z[i*em.D+d]) - m
-			v += x * x
-		}
-		s := math.Sqrt(v / float64(n))
-		if s < 1e-8 {
-			s = 1
-		}
-		for i := 0; i < n; i++ {
-			em.Z[i*em.D+d] = float32((float64(em.Z[i*em.D+d]) - m) / s)
-		}
-	}
-}
+func (em *Embedding) standardize() { datasets.StandardizeColumns(em.Z, len(em.Rows), em.D) }
 
 // Head is the fast-mode learner: multinomial logistic regression (pure Go,
 // L-BFGS) on the frozen embeddings, refit in milliseconds. Its prior
