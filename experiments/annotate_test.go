@@ -2,7 +2,9 @@ package experiments
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,5 +123,58 @@ func TestAnswerRejectsBadAnswers(t *testing.T) {
 	bad.AL.InitMode = "balanced"
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "balanced") {
 		t.Errorf("balanced initial set with a human oracle: %v", err)
+	}
+}
+
+// TestLabelStudio: the tasks alrl query writes carry the pool index, and
+// Label Studio's exports of them read back to the answers.
+func TestLabelStudio(t *testing.T) {
+	q := Queries{Round: 1, Classes: []string{"cat", "dog"}, Items: []Query{{Index: 7, Source: "img/a.png"}, {Index: 9, Source: "row 9"}}}
+	b, err := LabelStudioTasks(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tasks []struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(b, &tasks); err != nil || len(tasks) != 2 || tasks[0].Data["index"] != 7.0 || tasks[0].Data["image"] != "img/a.png" || tasks[1].Data["source"] != "row 9" {
+		t.Fatalf("tasks %s (%v)", b, err)
+	}
+	full := `[
+ {"id": 1, "data": {"index": 7, "image": "img/a.png"}, "annotations": [
+   {"was_cancelled": false, "result": [{"type": "choices", "value": {"choices": ["dog"]}}]},
+   {"was_cancelled": false, "result": [{"type": "choices", "value": {"choices": ["cat"]}}]},
+   {"was_cancelled": true, "result": [{"type": "choices", "value": {"choices": ["dog"]}}]}]},
+ {"id": 2, "data": {"index": 9, "source": "row 9"}, "annotations": []}
+]`
+	tests := []struct {
+		name    string
+		in      string
+		want    map[int]string
+		wantErr string
+	}{
+		{"full export, last annotation not cancelled", full, map[int]string{7: "cat"}, ""},
+		{"json-min", `[{"index": 7, "image": "img/a.png", "label": "dog"}, {"index": 9, "choices": ["cat", "dog"]}]`, map[int]string{7: "dog", 9: "cat"}, ""},
+		{"no index", `[{"data": {"image": "x.png"}, "annotations": []}]`, nil, "no index"},
+		{"string index", `[{"index": "7", "label": "dog"}]`, nil, "not an integer"},
+		{"not an array", `{"index": 7}`, nil, "not a Label Studio JSON export"},
+		{"contradiction", `[{"index": 7, "label": "dog"}, {"index": 7, "label": "cat"}]`, nil, "answered twice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseAnswers([]byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tc.want) {
+				t.Fatalf("got %v (%v), want %v", got, err, tc.want)
+			}
+		})
+	}
+	if got, err := ParseAnswers([]byte("index,label\n7,cat\n")); err != nil || got[7] != "cat" {
+		t.Fatalf("lines: %v %v", got, err)
 	}
 }

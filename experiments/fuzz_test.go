@@ -3,6 +3,7 @@ package experiments
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,24 @@ func FuzzReadCheckpoint(f *testing.F) {
 			t.Fatal(err)
 		}
 		_, _, _ = readCheckpoint(dir)
+	})
+}
+
+// FuzzParseAnswers: a person's answers file (index,label lines or a Label
+// Studio export) never panics, and what it accepts has no empty label.
+func FuzzParseAnswers(f *testing.F) {
+	f.Add([]byte("index,label\n3,cat  # img.png\n4,\n"))
+	f.Add([]byte(`[{"data": {"index": 7}, "annotations": [{"result": [{"value": {"choices": ["dog"]}}]}]}]`))
+	f.Add([]byte(`[{"index": 9, "choices": ["cat"]}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := ParseAnswers(b)
+		if err != nil {
+			return
+		}
+		for i, l := range got {
+			if strings.TrimSpace(l) == "" {
+				t.Fatalf("index %d accepted with an empty label", i)
+			}
+		}
 	})
 }

@@ -20,9 +20,15 @@ func queryCmd() *cli.Command {
 RUN_DIR/queries.json. This prints them as CSV lines index,label (label empty
 while unanswered) with the file or row each came from, and the classes to
 answer with. Fill in the labels and give the file to alrl answer.
+With --format labelstudio it prints the queries as Label Studio tasks to
+import instead; alrl answer reads Label Studio's JSON (or JSON-MIN) export.
 
-Example:
-   alrl query runs/my-photos/margin/seed-1 > labels.csv`,
+Examples:
+   alrl query runs/my-photos/margin/seed-1 > labels.csv
+   alrl query --format labelstudio runs/my-photos/margin/seed-1 > tasks.json`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "csv", Usage: "csv (lines index,label) or labelstudio (tasks to import into Label Studio)"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
 				return fmt.Errorf("query: name exactly one run folder")
@@ -37,6 +43,18 @@ Example:
 				return err
 			}
 			w := c.App.Writer
+			switch c.String("format") {
+			case "csv":
+			case "labelstudio":
+				b, err := experiments.LabelStudioTasks(q)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(w, "%s\n", b)
+				return err
+			default:
+				return fmt.Errorf("query: --format %q is not csv or labelstudio", c.String("format"))
+			}
 			fmt.Fprintf(w, "# round %d of %s: %d samples; classes: %s\n", q.Round, dir, len(q.Items), strings.Join(q.Classes, ", "))
 			fmt.Fprintln(w, "index,label")
 			for _, it := range q.Items {
@@ -58,7 +76,9 @@ func answerCmd() *cli.Command {
 		ArgsUsage: "RUN_DIR FILE",
 		Description: `Reads FILE (or - for standard input): lines index,label, where label is a
 class name from alrl query's header or a class index; a header line
-index,label, blank lines and # comments are skipped. Answers for indices
+index,label, blank lines and # comments are skipped. A Label Studio JSON or
+JSON-MIN export of the tasks alrl query --format labelstudio wrote is read
+too (each task's last annotation that was not cancelled). Answers for indices
 that were not queried, or unknown labels, are refused and nothing is
 written. A later answer for the same index replaces the earlier one (and
 says so). answers.json is written atomically, so answering can stop and
@@ -81,7 +101,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			labels, err := experiments.ParseAnswerLines(string(b))
+			labels, err := experiments.ParseAnswers(b)
 			if err != nil {
 				return fmt.Errorf("answer: %s: %w", path, err)
 			}

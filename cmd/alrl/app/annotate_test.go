@@ -19,16 +19,7 @@ func TestHumanOracleThroughTheCLI(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	cfg := filepath.Join(dir, "human.yaml")
-	body := `
-name: human
-seeds: [1]
-data: {name: blobs, n: 300, classes: 3, dim: 2}
-split: {test: 60}
-al: {init_size: 6, init_mode: random, k: 3, budget: 12}
-learner: {backend: testcentroid, model: {name: mlp, hidden: [8]}}
-strategies: [{name: margin}]
-oracle: {name: file}
-out: ` + out + "\n"
+	body := humanCLIConfig + "oracle: {name: file}\nout: " + out + "\n"
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ environment. Start with the shipped default:
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), queryCmd(), answerCmd(), listCmd(), benchCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), queryCmd(), answerCmd(), labelCmd(), listCmd(), benchCmd(), versionCmd()},
 	}
 }
 
@@ -93,24 +93,15 @@ Examples:
    alrl train -c experiments/configs/default.yaml --out runs/try1
    alrl train -c builtin:default --set al.budget=300 --set 'seeds=[1,2,3]'
    alrl train -c cfg.yaml --resume              # continue an interrupted experiment`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "builtin:default", Usage: "config file, or builtin:NAME for a shipped one"},
-			&cli.StringSliceFlag{Name: "set", Usage: "override a config key: --set key.path=value (repeatable)"},
-			&cli.StringFlag{Name: "out", Usage: "output folder (overrides the config's out)"},
-			&cli.BoolFlag{Name: "resume", Usage: "continue interrupted runs and skip finished ones"},
-			&cli.StringFlag{Name: "data-dir", EnvVars: []string{datasets.EnvDataDir}, Usage: "folder to read data files from"},
-		},
+		Flags: append(configFlags("builtin:default"),
+			&cli.BoolFlag{Name: "resume", Usage: "continue interrupted runs and skip finished ones"}),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
 				return err
 			}
 			defer log.Sync() //nolint:errcheck
-			sets := c.StringSlice("set")
-			if o := c.String("out"); o != "" {
-				sets = append(sets, "out="+o)
-			}
-			cfg, err := experiments.Load(c.String("config"), sets)
+			cfg, err := configFromFlags(c)
 			if err != nil {
 				return err
 			}
@@ -140,6 +131,27 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// configFlags are the flags that name an experiment's config: --config
+// (default def, none when empty), --set, --out and --data-dir.
+func configFlags(def string) []cli.Flag {
+	usage := "config file, or builtin:NAME for a shipped one"
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: def, Required: def == "", Usage: usage},
+		&cli.StringSliceFlag{Name: "set", Usage: "override a config key: --set key.path=value (repeatable)"},
+		&cli.StringFlag{Name: "out", Usage: "output folder (overrides the config's out)"},
+		&cli.StringFlag{Name: "data-dir", EnvVars: []string{datasets.EnvDataDir}, Usage: "folder to read data files from"},
+	}
+}
+
+// configFromFlags loads the config that configFlags name.
+func configFromFlags(c *cli.Context) (experiments.Config, error) {
+	sets := c.StringSlice("set")
+	if o := c.String("out"); o != "" {
+		sets = append(sets, "out="+o)
+	}
+	return experiments.Load(c.String("config"), sets)
 }
 
 func listCmd() *cli.Command {
