@@ -1,9 +1,11 @@
 package labelui
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"os"
 	"os/exec"
@@ -32,20 +34,32 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// imageFolder writes a tiny imagefolder data set: 3 classes of 8x8 grey
-// PNGs, each class a different brightness with a little noise.
+// imageFolder writes a tiny imagefolder data set: 20 grey 16x16 PNGs of
+// each of three shapes (circle, square, cross) at shifted positions.
 func imageFolder(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for c, name := range []string{"dark", "mid", "light"} {
+	inside := map[string]func(x, y, cx, cy int) bool{
+		"circle": func(x, y, cx, cy int) bool { dx, dy := x-cx, y-cy; return dx*dx+dy*dy <= 16 && dx*dx+dy*dy >= 6 },
+		"square": func(x, y, cx, cy int) bool { return max(abs(x-cx), abs(y-cy)) == 4 },
+		"cross":  func(x, y, cx, cy int) bool { return (x == cx || y == cy) && abs(x-cx) <= 4 && abs(y-cy) <= 4 },
+	}
+	for name, in := range inside {
 		sub := filepath.Join(dir, name)
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 20; i++ {
-			img := image.NewGray(image.Rect(0, 0, 8, 8))
-			for p := range img.Pix {
-				img.Pix[p] = uint8(40 + 80*c + (i*7+p*13)%30)
+			img := image.NewGray(image.Rect(0, 0, 16, 16))
+			cx, cy := 6+i%4, 6+(i/4)%4
+			for y := 0; y < 16; y++ {
+				for x := 0; x < 16; x++ {
+					v := uint8((x*7 + y*13 + i*5) % 40)
+					if in(x, y, cx, cy) {
+						v = 230
+					}
+					img.SetGray(x, y, color.Gray{Y: v})
+				}
 			}
 			f, err := os.Create(filepath.Join(sub, fmt.Sprintf("%02d.png", i)))
 			if err != nil {
@@ -60,10 +74,20 @@ func imageFolder(t *testing.T) string {
 	return dir
 }
 
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
 // TestLabelInABrowser labels every round of a run in headless Chromium:
 // the page shows the queried images, keyboard shortcuts and a class button
-// answer them, the next round appears by itself, and the run finishes with
-// the same rounds as the simulated oracle.
+// answer them, the next round appears by itself; in round 1 the server is
+// killed after half the batch and a new one goes on from there; and the run
+// finishes with the same rounds as the simulated oracle. With
+// ALRL_SCREENSHOT=FILE it saves a screenshot of round 0 there (the one in
+// docs/images was made so).
 func TestLabelInABrowser(t *testing.T) {
 	exe := chromium(t)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
@@ -125,16 +149,44 @@ out: ` + out + "\n"
 		if round > 10 {
 			t.Fatal("the run keeps waiting")
 		}
-		// The page shows this round, with every image decoded at 8x8.
+		// The page shows this round, with every image decoded at 16x16.
 		if err := poll(fmt.Sprintf(`document.querySelector('.card[data-index="%d"]') !== null`, s.Items[len(s.Items)-1].Index)); err != nil {
 			t.Fatalf("round %d: the last sample is not shown: %v", s.Round, err)
 		}
-		if err := poll(fmt.Sprintf(`document.getElementById('round').textContent === '%d' && Array.from(document.querySelectorAll('.card img')).every(i => i.complete && i.naturalWidth === 8)`, s.Round)); err != nil {
+		if err := poll(fmt.Sprintf(`document.getElementById('round').textContent === '%d' && Array.from(document.querySelectorAll('.card img')).every(i => i.complete && i.naturalWidth === 16)`, s.Round)); err != nil {
 			t.Fatalf("round %d: the page does not show the round's decoded images: %v", s.Round, err)
+		}
+		if round == 0 {
+			shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if _, derr := png.Decode(bytes.NewReader(shot)); err != nil || derr != nil {
+				t.Fatalf("screenshot: %v %v", err, derr)
+			}
+			if path := os.Getenv("ALRL_SCREENSHOT"); path != "" {
+				if err := os.WriteFile(path, shot, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		// The first sample by clicking its class button, the rest by key
 		// (the page moves on to the next unanswered sample by itself).
 		for n, it := range s.Items {
+			if round == 1 && n == len(s.Items)/2 {
+				// Kill the server mid-batch; a new one shows the answers so far.
+				h.stop()
+				h = start(t, cfg, nil)
+				if err := chromedp.Do(ctx, chromedp.Navigate(h.http.URL+"/")); err != nil {
+					t.Fatal(err)
+				}
+				if err := poll(fmt.Sprintf(`document.getElementById('round').textContent === '%d' && document.getElementById('answered').textContent === '%d'`, s.Round, n)); err != nil {
+					t.Fatalf("after the restart the page does not show round %d with %d answers: %v", s.Round, n, err)
+				}
+				// The page selects the first sample; move to the next unanswered one.
+				for j := 0; j < n; j++ {
+					if err := chromedp.Do(ctx, chromedp.KeyEvent("j")); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			c := data.Y[it.Index]
 			act := chromedp.KeyEvent(keys[c])
 			if n == 0 {
