@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// LoadCSV reads a CSV file with a header row; labelColumn names the label column, every other column must be numeric, and labels map to class ids in the sorted order of their distinct values.
+// LoadCSV reads a CSV file with a header row; labelColumn names the label column, every other column must be numeric, labels map to class ids in the sorted order of their distinct values, and a row with an empty label is Unlabeled.
 func LoadCSV(path, labelColumn string) (*Dataset, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -71,10 +71,8 @@ func LoadCSV(path, labelColumn string) (*Dataset, error) {
 		for j, v := range rec {
 			v = strings.TrimSpace(v)
 			if j == labelCol {
-				if v == "" {
-					return nil, fmt.Errorf("datasets: csv: %s: line %d: empty label in column %q", path, line, header[j])
-				}
-				rawLabels = append(rawLabels, v)
+				rawLabels = append(rawLabels, v) // "": an unlabeled row
+
 				continue
 			}
 			val, err := strconv.ParseFloat(v, 32)
@@ -88,7 +86,7 @@ func LoadCSV(path, labelColumn string) (*Dataset, error) {
 		return nil, fmt.Errorf("datasets: csv: %s: no data rows after the header", path)
 	}
 
-	names := slices.Clone(rawLabels)
+	names := slices.DeleteFunc(slices.Clone(rawLabels), func(l string) bool { return l == "" })
 	slices.Sort(names)
 	names = slices.Compact(names)
 	ids := make(map[string]int, len(names))
@@ -97,7 +95,13 @@ func LoadCSV(path, labelColumn string) (*Dataset, error) {
 	}
 	y := make([]int, len(rawLabels))
 	for i, l := range rawLabels {
-		y[i] = ids[l]
+		y[i] = Unlabeled
+		if l != "" {
+			y[i] = ids[l]
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("datasets: csv: %s: column %q is empty in every row; the labeled rows name the classes (and make the test split), so label some", path, labelColumn)
 	}
 	if len(names) < 2 {
 		return nil, fmt.Errorf("datasets: csv: %s: every row has %s %q; a classification data set needs at least two classes (is %q the label column?)", path, labelColumn, names[0], labelColumn)

@@ -30,6 +30,22 @@ type Dataset struct {
 	Paths      []string // optional: the file each row was read from (imagefolder), for people labeling them
 }
 
+// Unlabeled is the label of a row that the data file leaves unlabeled (an
+// empty CSV label, an image of data.unlabeled, a -1 in a labels file): it
+// may only be in the pool, and only a person (oracle: file) can label it.
+const Unlabeled = -1
+
+// NumUnlabeled returns how many rows are Unlabeled.
+func (d *Dataset) NumUnlabeled() int {
+	n := 0
+	for _, y := range d.Y {
+		if y == Unlabeled {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns the number of samples N.
 func (d *Dataset) Len() int { return len(d.Y) }
 
@@ -67,13 +83,16 @@ func (d *Dataset) Validate() error {
 	if d.ClassNames != nil && len(d.ClassNames) != d.NumClasses {
 		return fmt.Errorf("datasets: %q: %d class names for %d classes", d.Name, len(d.ClassNames), d.NumClasses)
 	}
-	for i, y := range d.Y {
-		if y < 0 || y >= d.NumClasses {
-			return fmt.Errorf("datasets: %q: label %d of row %d outside [0,%d)", d.Name, y, i, d.NumClasses)
-		}
-	}
 	if d.TrainN < 0 || d.TrainN > n {
 		return fmt.Errorf("datasets: %q: TrainN=%d outside [0,%d]", d.Name, d.TrainN, n)
+	}
+	for i, y := range d.Y {
+		if y == Unlabeled && i >= d.TrainN {
+			return fmt.Errorf("datasets: %q: row %d of the test file has no label; every test row needs one", d.Name, i)
+		}
+		if (y < 0 && y != Unlabeled) || y >= d.NumClasses {
+			return fmt.Errorf("datasets: %q: label %d of row %d outside [0,%d)", d.Name, y, i, d.NumClasses)
+		}
 	}
 	return nil
 }
@@ -136,17 +155,53 @@ type Split struct {
 // of N rounded when 0), Val and Pool are taken in that order from one seeded
 // permutation of all rows.
 func (d *Dataset) Split(seed uint64, c SplitConfig) (Split, error) {
-	n := d.Len()
+	if d.NumUnlabeled() == 0 {
+		return d.split(seed, c, d.Len(), d.TrainN)
+	}
+	// Unlabeled rows can be neither tested nor validated on: the labeled
+	// rows are split as a data set of their own, and every unlabeled row
+	// joins the pool.
+	var labeled, unlabeled []int
+	trainN := 0
+	for i, y := range d.Y {
+		switch {
+		case y == Unlabeled:
+			unlabeled = append(unlabeled, i)
+		default:
+			labeled = append(labeled, i)
+			if i < d.TrainN {
+				trainN++
+			}
+		}
+	}
+	s, err := d.split(seed, c, len(labeled), trainN)
+	if err != nil {
+		return s, err
+	}
+	remap := func(idx []int) []int {
+		for k, v := range idx {
+			idx[k] = labeled[v]
+		}
+		return idx
+	}
+	s.Test, s.Val = remap(s.Test), remap(s.Val)
+	s.Pool = append(remap(s.Pool), unlabeled...)
+	slices.Sort(s.Pool)
+	return s, nil
+}
+
+// split splits n rows, the first trainN of them from the training file.
+func (d *Dataset) split(seed uint64, c SplitConfig, n, trainN int) (Split, error) {
 	if c.PoolSize < 0 || c.ValSize < 0 || c.TestSize < 0 {
 		return Split{}, fmt.Errorf("datasets: split %q: negative size in pool=%d val=%d test=%d", d.Name, c.PoolSize, c.ValSize, c.TestSize)
 	}
-	if d.TrainN < 0 || d.TrainN > n {
-		return Split{}, fmt.Errorf("datasets: split %q: TrainN=%d outside [0,%d]", d.Name, d.TrainN, n)
+	if trainN < 0 || trainN > n {
+		return Split{}, fmt.Errorf("datasets: split %q: TrainN=%d outside [0,%d]", d.Name, trainN, n)
 	}
 	rng := rand.New(rand.NewPCG(seed, splitStream))
 	var s Split
-	if d.TrainN < n {
-		nTest := n - d.TrainN
+	if trainN < n {
+		nTest := n - trainN
 		test := nTest
 		if c.TestSize > 0 {
 			test = c.TestSize
@@ -154,19 +209,19 @@ func (d *Dataset) Split(seed uint64, c SplitConfig) (Split, error) {
 		if test > nTest {
 			return Split{}, fmt.Errorf("datasets: split %q: test size %d exceeds the %d rows of the test file", d.Name, test, nTest)
 		}
-		if c.ValSize > d.TrainN {
-			return Split{}, fmt.Errorf("datasets: split %q: validation size %d exceeds the %d training rows", d.Name, c.ValSize, d.TrainN)
+		if c.ValSize > trainN {
+			return Split{}, fmt.Errorf("datasets: split %q: validation size %d exceeds the %d training rows", d.Name, c.ValSize, trainN)
 		}
-		pool := d.TrainN - c.ValSize
+		pool := trainN - c.ValSize
 		if c.PoolSize > 0 {
 			pool = c.PoolSize
 		}
-		if c.ValSize+pool > d.TrainN {
-			return Split{}, fmt.Errorf("datasets: split %q: validation %d + pool %d = %d exceed the %d training rows", d.Name, c.ValSize, pool, c.ValSize+pool, d.TrainN)
+		if c.ValSize+pool > trainN {
+			return Split{}, fmt.Errorf("datasets: split %q: validation %d + pool %d = %d exceed the %d training rows", d.Name, c.ValSize, pool, c.ValSize+pool, trainN)
 		}
 		testPerm := rng.Perm(nTest)
-		s.Test = offsetSorted(testPerm[:test], d.TrainN)
-		trainPerm := rng.Perm(d.TrainN)
+		s.Test = offsetSorted(testPerm[:test], trainN)
+		trainPerm := rng.Perm(trainN)
 		s.Val = offsetSorted(trainPerm[:c.ValSize], 0)
 		s.Pool = offsetSorted(trainPerm[c.ValSize:c.ValSize+pool], 0)
 		return s, nil

@@ -21,12 +21,14 @@ import (
 )
 
 // ImageFolder describes a folder of labeled images: one subfolder per
-// class, named by the class, holding PNG, JPEG or GIF files.
+// class, named by the class, holding PNG, JPEG or GIF files; and optionally
+// a folder of images without a class.
 type ImageFolder struct {
 	Dir      string // the class folders
 	TestDir  string // optional: a second folder of the same classes, the test file
 	Size     []int  // [height, width] to resize every image to (bilinear); empty = keep, all images must then share one size
 	Channels int    // 1 (grey) or 3 (RGB); 0 = 1 when every image is grey, else 3
+	Unlabel  string // optional: a folder of images without a class (rows Unlabeled, for a person to label); inside Dir it is not a class
 	Cache    string // folder for the decoded tensor file ("" = the user cache folder; "off" = no cache)
 }
 
@@ -39,15 +41,36 @@ type imageFile struct {
 	mtime int64
 }
 
-// listImages returns the class names (sorted) and the image files of dir.
-func listImages(dir string, classes []string) ([]string, []imageFile, error) {
+// imagesIn lists the image files directly in dir, all of class class.
+func imagesIn(dir string, class int) ([]imageFile, error) {
+	imgs, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("datasets: imagefolder: %w", err)
+	}
+	var files []imageFile
+	for _, f := range imgs {
+		if f.IsDir() || !slices.Contains(imageExts, strings.ToLower(filepath.Ext(f.Name()))) {
+			continue
+		}
+		info, err := f.Info()
+		if err != nil {
+			return nil, fmt.Errorf("datasets: imagefolder: %w", err)
+		}
+		files = append(files, imageFile{path: filepath.Join(dir, f.Name()), class: class, size: info.Size(), mtime: info.ModTime().UnixNano()})
+	}
+	return files, nil
+}
+
+// listImages returns the class names (sorted) and the image files of dir,
+// leaving out the subfolder skip (the unlabeled images).
+func listImages(dir string, classes []string, skip string) ([]string, []imageFile, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("datasets: imagefolder: %w", err)
 	}
 	var names []string
 	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") && (skip == "" || !sameDir(filepath.Join(dir, e.Name()), skip)) {
 			names = append(names, e.Name())
 		}
 	}
@@ -61,27 +84,26 @@ func listImages(dir string, classes []string) ([]string, []imageFile, error) {
 	var files []imageFile
 	for c, n := range names {
 		sub := filepath.Join(dir, n)
-		imgs, err := os.ReadDir(sub)
+		imgs, err := imagesIn(sub, c)
 		if err != nil {
-			return nil, nil, fmt.Errorf("datasets: imagefolder: %w", err)
+			return nil, nil, err
 		}
-		count := 0
-		for _, f := range imgs {
-			if f.IsDir() || !slices.Contains(imageExts, strings.ToLower(filepath.Ext(f.Name()))) {
-				continue
-			}
-			info, err := f.Info()
-			if err != nil {
-				return nil, nil, fmt.Errorf("datasets: imagefolder: %w", err)
-			}
-			files = append(files, imageFile{path: filepath.Join(sub, f.Name()), class: c, size: info.Size(), mtime: info.ModTime().UnixNano()})
-			count++
-		}
-		if count == 0 {
+		if len(imgs) == 0 {
 			return nil, nil, fmt.Errorf("datasets: imagefolder: class folder %s holds no images (.png, .jpg, .jpeg, .gif)", sub)
 		}
+		files = append(files, imgs...)
 	}
 	return names, files, nil
+}
+
+// sameDir reports whether two paths name one folder.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	ia, erra := os.Stat(a)
+	ib, errb := os.Stat(b)
+	return erra == nil && errb == nil && os.SameFile(ia, ib)
 }
 
 // LoadImageFolder reads the images of f.Dir (then f.TestDir, as the test
@@ -97,13 +119,23 @@ func LoadImageFolder(f ImageFolder) (*Dataset, error) {
 	if f.Channels != 0 && f.Channels != 1 && f.Channels != 3 {
 		return nil, fmt.Errorf("datasets: imagefolder: data.channels must be 1 or 3, got %d", f.Channels)
 	}
-	names, files, err := listImages(f.Dir, nil)
+	names, files, err := listImages(f.Dir, nil, f.Unlabel)
 	if err != nil {
 		return nil, err
 	}
+	if f.Unlabel != "" {
+		un, err := imagesIn(f.Unlabel, Unlabeled)
+		if err != nil {
+			return nil, err
+		}
+		if len(un) == 0 {
+			return nil, fmt.Errorf("datasets: imagefolder: data.unlabeled %s holds no images (.png, .jpg, .jpeg, .gif)", f.Unlabel)
+		}
+		files = append(files, un...)
+	}
 	trainN := len(files)
 	if f.TestDir != "" {
-		_, test, err := listImages(f.TestDir, names)
+		_, test, err := listImages(f.TestDir, names, "")
 		if err != nil {
 			return nil, err
 		}

@@ -245,7 +245,8 @@ func readNpzMember(path, name string) (NpyArray, error) {
 // LoadNpy builds a data set from features and labels in NumPy files: a .npz
 // with arrays xKey and yKey, or a .npy of features with a .npy of labels
 // (labelsPath). Features are N x ... (float or integer; shape[1:] becomes the
-// sample shape, e.g. N x 1 x 28 x 28 images), labels N integers 0..C-1.
+// sample shape, e.g. N x 1 x 28 x 28 images), labels N integers 0..C-1, or
+// -1 for an unlabeled row.
 func LoadNpy(path, labelsPath, xKey, yKey string) (*Dataset, error) {
 	var x, y NpyArray
 	var err error
@@ -294,8 +295,12 @@ func LoadNpy(path, labelsPath, xKey, yKey string) (*Dataset, error) {
 	maxY := -1
 	distinct := map[int]bool{}
 	for i, v := range y.Data {
+		if v == Unlabeled {
+			d.Y = append(d.Y, Unlabeled)
+			continue
+		}
 		if v < 0 || v != math.Trunc(v) {
-			return nil, fmt.Errorf("datasets: npy: label %v of row %d is not a class index 0..C-1", v, i)
+			return nil, fmt.Errorf("datasets: npy: label %v of row %d is not a class index 0..C-1 (or -1 for an unlabeled row)", v, i)
 		}
 		d.Y = append(d.Y, int(v))
 		maxY = max(maxY, int(v))

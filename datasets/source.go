@@ -8,22 +8,23 @@ import (
 
 // Source describes where a data set comes from; it is embedded in experiment configs.
 type Source struct {
-	Name        string  `yaml:"name"`               // mnist | fashion-mnist | csv | blobs | moons | sklearn | imagefolder | npy
-	Set         string  `yaml:"set,omitempty"`      // sklearn: iris | wine | breast_cancer | digits
-	TestDir     string  `yaml:"test_dir,omitempty"` // imagefolder: optional folder of test images (same class folders)
-	Size        []int   `yaml:"size,omitempty"`     // imagefolder: [height, width] to resize to
-	Channels    int     `yaml:"channels,omitempty"` // imagefolder: 1 or 3 (0 = 1 when every image is grey)
-	Labels      string  `yaml:"labels,omitempty"`   // npy: the .npy file of labels beside path's features
-	XKey        string  `yaml:"x_key,omitempty"`    // npz: the features' array [x]
-	YKey        string  `yaml:"y_key,omitempty"`    // npz: the labels' array [y]
-	Shape       []int   `yaml:"shape,omitempty"`    // csv, npy, sklearn: reshape each row, e.g. [1, 28, 28] for flattened images
-	Dir         string  `yaml:"dir"`                // override folder for mnist / fashion-mnist
-	Path        string  `yaml:"path"`               // csv file
-	LabelColumn string  `yaml:"label_column"`       // csv
-	N           int     `yaml:"n"`                  // synthetic sample count
-	Classes     int     `yaml:"classes"`            // blobs
-	Dim         int     `yaml:"dim"`                // blobs
-	Noise       float64 `yaml:"noise"`              // blobs std / moons noise
+	Name        string  `yaml:"name"`                // mnist | fashion-mnist | csv | blobs | moons | sklearn | imagefolder | npy
+	Set         string  `yaml:"set,omitempty"`       // sklearn: iris | wine | breast_cancer | digits
+	TestDir     string  `yaml:"test_dir,omitempty"`  // imagefolder: optional folder of test images (same class folders)
+	Size        []int   `yaml:"size,omitempty"`      // imagefolder: [height, width] to resize to
+	Channels    int     `yaml:"channels,omitempty"`  // imagefolder: 1 or 3 (0 = 1 when every image is grey)
+	Unlabeled   string  `yaml:"unlabeled,omitempty"` // imagefolder: a folder of images without a class, for a person to label
+	Labels      string  `yaml:"labels,omitempty"`    // npy: the .npy file of labels beside path's features
+	XKey        string  `yaml:"x_key,omitempty"`     // npz: the features' array [x]
+	YKey        string  `yaml:"y_key,omitempty"`     // npz: the labels' array [y]
+	Shape       []int   `yaml:"shape,omitempty"`     // csv, npy, sklearn: reshape each row, e.g. [1, 28, 28] for flattened images
+	Dir         string  `yaml:"dir"`                 // override folder for mnist / fashion-mnist
+	Path        string  `yaml:"path"`                // csv file
+	LabelColumn string  `yaml:"label_column"`        // csv
+	N           int     `yaml:"n"`                   // synthetic sample count
+	Classes     int     `yaml:"classes"`             // blobs
+	Dim         int     `yaml:"dim"`                 // blobs
+	Noise       float64 `yaml:"noise"`               // blobs std / moons noise
 }
 
 // Defaults used by Load when the corresponding Source field is zero or empty.
@@ -94,7 +95,7 @@ func Load(s Source, dataDir string, seed uint64) (*Dataset, error) {
 		if dir == "" {
 			dir = s.Dir
 		}
-		d, err = LoadImageFolder(ImageFolder{Dir: dir, TestDir: s.TestDir, Size: s.Size, Channels: s.Channels})
+		d, err = LoadImageFolder(ImageFolder{Dir: dir, TestDir: s.TestDir, Size: s.Size, Channels: s.Channels, Unlabel: s.Unlabeled})
 	case "blobs":
 		d, err = Blobs(orInt(s.N, DefaultN), orInt(s.Classes, DefaultClasses), orInt(s.Dim, DefaultDim), orFloat(s.Noise, DefaultBlobsNoise), seed)
 	case "moons":

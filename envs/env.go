@@ -309,6 +309,8 @@ func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Co
 		if err := cfg.CheckAnnotated(); err != nil {
 			return nil, err
 		}
+	} else if n := countUnlabeled(data, split.Pool); n > 0 {
+		return nil, fmt.Errorf("data: the pool holds %d rows without a label in the data file; only a person can label them: add oracle: {name: file} (or give every row a label)", n)
 	}
 	m, ok := l.(*learner.Memo)
 	if !ok {
@@ -316,6 +318,17 @@ func New(data *datasets.Dataset, split datasets.Split, l learner.Learner, cfg Co
 	}
 	return &Env{cfg: cfg, data: data, split: split, model: m, oracle: NewOracle(data.Y, split.Pool),
 		initMode: o.initMode, initSel: o.initSel, holdout: o.holdout, valRewardOnly: o.valRewardOnly, annot: o.annot}, nil
+}
+
+// countUnlabeled counts the rows of idx that the data file leaves unlabeled.
+func countUnlabeled(data *datasets.Dataset, idx []int) int {
+	n := 0
+	for _, i := range idx {
+		if data.Y[i] == datasets.Unlabeled {
+			n++
+		}
+	}
+	return n
 }
 
 // Oracle returns the episode's oracle (for its query count).
@@ -462,6 +475,9 @@ func (e *Env) reveal(idx []int) error {
 		y, err := e.oracle.Label(i)
 		if err != nil {
 			return err
+		}
+		if e.annot == nil && y == datasets.Unlabeled {
+			return fmt.Errorf("oracle: pool index %d has no label in the data file; only a person can label it (oracle: {name: file})", i)
 		}
 		if e.annot != nil {
 			a, ok := e.annot.Answer(i)

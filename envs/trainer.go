@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/learner"
 )
 
@@ -142,8 +143,12 @@ func truthAgreement(truth []int, p learner.Weighted) (acc, weighted float64) {
 	if p.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
-	ok, wsum, wok := 0, 0.0, 0.0
+	n, ok, wsum, wok := 0, 0, 0.0, 0.0
 	for i, idx := range p.Idx {
+		if truth[idx] == datasets.Unlabeled {
+			continue // no truth to compare with
+		}
+		n++
 		w := p.WeightOf(i)
 		wsum += w
 		if truth[idx] == p.Y[i] {
@@ -155,5 +160,8 @@ func truthAgreement(truth []int, p learner.Weighted) (acc, weighted float64) {
 	if wsum > 0 {
 		weighted = wok / wsum
 	}
-	return float64(ok) / float64(p.Len()), weighted
+	if n == 0 {
+		return math.NaN(), weighted
+	}
+	return float64(ok) / float64(n), weighted
 }

@@ -418,6 +418,9 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 // backend can run its networks: Active-iNAS's when nas.enabled, else
 // learner.model.
 func validateLearner(cfg Config, data *datasets.Dataset) error {
+	if n := data.NumUnlabeled(); n > 0 && !cfg.HumanOracle() {
+		return fmt.Errorf("data: %d rows have no label in the data file, and only a person can label them: add oracle: {name: file} and label with alrl label (or give every row a label)", n)
+	}
 	if cfg.NASEnabled() {
 		return nas.Check(data.Shape, data.NumClasses, cfg.Learner, *cfg.NAS)
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
-	"image/color"
 	"image/png"
 	"os"
 	"os/exec"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/internal/testimages"
 )
 
 // chromium returns a Chromium or Chrome binary, or skips the test (make
@@ -35,50 +34,14 @@ func chromium(t *testing.T) string {
 }
 
 // imageFolder writes a tiny imagefolder data set: 20 grey 16x16 PNGs of
-// each of three shapes (circle, square, cross) at shifted positions.
+// each of three shapes.
 func imageFolder(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	inside := map[string]func(x, y, cx, cy int) bool{
-		"circle": func(x, y, cx, cy int) bool { dx, dy := x-cx, y-cy; return dx*dx+dy*dy <= 16 && dx*dx+dy*dy >= 6 },
-		"square": func(x, y, cx, cy int) bool { return max(abs(x-cx), abs(y-cy)) == 4 },
-		"cross":  func(x, y, cx, cy int) bool { return (x == cx || y == cy) && abs(x-cx) <= 4 && abs(y-cy) <= 4 },
-	}
-	for name, in := range inside {
-		sub := filepath.Join(dir, name)
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 20; i++ {
-			img := image.NewGray(image.Rect(0, 0, 16, 16))
-			cx, cy := 6+i%4, 6+(i/4)%4
-			for y := 0; y < 16; y++ {
-				for x := 0; x < 16; x++ {
-					v := uint8((x*7 + y*13 + i*5) % 40)
-					if in(x, y, cx, cy) {
-						v = 230
-					}
-					img.SetGray(x, y, color.Gray{Y: v})
-				}
-			}
-			f, err := os.Create(filepath.Join(sub, fmt.Sprintf("%02d.png", i)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := png.Encode(f, img); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
-		}
+	if _, err := testimages.Folder(dir, 20, 0); err != nil {
+		t.Fatal(err)
 	}
 	return dir
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // TestLabelInABrowser labels every round of a run in headless Chromium:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/internal/testimages"
 	"github.com/alrl/alrl/labelui"
 )
 
@@ -29,33 +30,25 @@ learner: {backend: testcentroid, model: {name: mlp, hidden: [8]}}
 strategies: [{name: margin}]
 `
 
-// TestLabelCommand runs alrl label as a user would: it prints the page's
-// address, the test answers every round over HTTP with the true labels, and
-// the command returns once the run has finished with its budget.
-func TestLabelCommand(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	cfg := filepath.Join(dir, "human.yaml")
-	if err := os.WriteFile(cfg, []byte(humanCLIConfig+"oracle: {name: file}\nout: "+out+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	data, err := datasets.Load(datasets.Source{Name: "blobs", N: 300, Classes: 3, Dim: 2}, "", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+// labelOverHTTP runs alrl label with args (plus --addr 127.0.0.1:0) as a
+// user would: it reads the page's address from the first line, answers
+// every queried sample over HTTP with answer(item), and returns when the
+// command does, with the number of samples answered.
+func labelOverHTTP(t *testing.T, args []string, answer func(labelui.Item) string) int {
+	t.Helper()
 	pr, pw := io.Pipe()
 	app := New()
 	app.Writer, app.ErrWriter = pw, io.Discard
 	done := make(chan error, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	go func() {
-		done <- app.RunContext(ctx, []string{"alrl", "--log-level", "warn", "label", "-c", cfg, "--addr", "127.0.0.1:0"})
+		done <- app.RunContext(ctx, append([]string{"alrl", "--log-level", "warn", "label", "--addr", "127.0.0.1:0"}, args...))
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "labeling page: http://") {
-		t.Fatalf("first line %q (%v)", line, err)
+		t.Fatalf("first line %q (%v; %v)", line, err, <-done)
 	}
 	go io.Copy(io.Discard, pr) //nolint:errcheck
 	url := strings.Fields(strings.TrimPrefix(line, "labeling page: "))[0]
@@ -66,11 +59,7 @@ func TestLabelCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			run := filepath.Join(out, "margin", "seed-1")
-			if s, err := experiments.ReadSummary(run); err != nil || s.Labels != 12 || len(answered) != 12 {
-				t.Fatalf("summary %+v (%v), %d answered", s, err, len(answered))
-			}
-			return
+			return len(answered)
 		default:
 		}
 		r, err := http.Get(url + "api/state")
@@ -88,7 +77,7 @@ func TestLabelCommand(t *testing.T) {
 			if s.Phase != labelui.PhaseWaiting || it.Label != "" {
 				continue
 			}
-			b, _ := json.Marshal(map[string]any{"index": it.Index, "label": strconv.Itoa(data.Y[it.Index])})
+			b, _ := json.Marshal(map[string]any{"index": it.Index, "label": answer(it)})
 			if r, err := http.Post(url+"api/answer", "application/json", bytes.NewReader(b)); err == nil {
 				if r.StatusCode == http.StatusOK {
 					answered[it.Index] = true
@@ -97,6 +86,73 @@ func TestLabelCommand(t *testing.T) {
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLabelCommand: alrl label runs a human-oracle experiment on rows to
+// its end, with every answer given over HTTP.
+func TestLabelCommand(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	cfg := filepath.Join(dir, "human.yaml")
+	if err := os.WriteFile(cfg, []byte(humanCLIConfig+"oracle: {name: file}\nout: "+out+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := datasets.Load(datasets.Source{Name: "blobs", N: 300, Classes: 3, Dim: 2}, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := labelOverHTTP(t, []string{"-c", cfg}, func(it labelui.Item) string { return strconv.Itoa(data.Y[it.Index]) })
+	if s, err := experiments.ReadSummary(filepath.Join(out, "margin", "seed-1")); err != nil || s.Labels != 12 || n != 12 {
+		t.Fatalf("summary %+v (%v), %d answered", s, err, n)
+	}
+}
+
+// TestLabelImagesFromAFolder follows the README: a folder of example
+// images per class plus a folder of unlabeled images, labeled by hand with
+// alrl label -c builtin:label-images, then alrl report. A simulated run of
+// the same data is refused: only a person can label those images.
+func TestLabelImagesFromAFolder(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	photos := filepath.Join(dir, "photos")
+	truth, err := testimages.Folder(photos, 8, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "runs", "photos")
+	args := []string{"-c", "builtin:label-images", "--set", "data.dir=" + photos, "--set", "data.unlabeled=" + filepath.Join(photos, "unlabeled"),
+		"--out", out, "--set", "al.init_size=6", "--set", "al.k=6", "--set", "al.budget=24",
+		"--set", "learner.train.epochs=2", "--set", "learner.train.min_epoch_samples=64"}
+	sim := append([]string{"train"}, args...)
+	if _, err := runCLI(t, append(sim, "--set", "oracle.name=data")...); err == nil || !strings.Contains(err.Error(), "only a person can label them") {
+		t.Fatalf("a simulated run on unlabeled images: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "margin", "seed-1", "config.yaml")); !os.IsNotExist(err) {
+		t.Fatalf("the refused run left its config: %v", err)
+	}
+	unlabeled := 0
+	n := labelOverHTTP(t, args, func(it labelui.Item) string {
+		if c, ok := truth[it.Source]; ok {
+			unlabeled++
+			return testimages.Classes[c]
+		}
+		return filepath.Base(filepath.Dir(it.Source)) // a class folder's image
+	})
+	run := filepath.Join(out, "margin", "seed-1")
+	s, err := experiments.ReadSummary(run)
+	if err != nil || s.Labels != 24 || n != 24 {
+		t.Fatalf("summary %+v (%v), %d answered", s, err, n)
+	}
+	if unlabeled == 0 {
+		t.Error("no image of the unlabeled folder was queried")
+	}
+	if msg, err := runCLI(t, "report", out); err != nil {
+		t.Fatalf("report: %v\n%s", err, msg)
+	}
+	rep, err := os.ReadFile(filepath.Join(out, "report", "report.md"))
+	if err != nil || !strings.Contains(string(rep), "margin") {
+		t.Fatalf("report.md: %v\n%s", err, rep)
 	}
 }
 
