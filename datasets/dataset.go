@@ -9,9 +9,11 @@ package datasets
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"unsafe"
 )
 
 // splitStream is the fixed second word of the PCG state used by Split, so
@@ -108,6 +110,25 @@ type Inputs struct {
 	shape []int
 	n     int
 	dim   int
+}
+
+// NewInputs returns inputs of len(x)/prod(shape) samples of the given shape.
+func NewInputs(x []float32, shape []int) (Inputs, error) {
+	dim := shapeProduct(shape)
+	if dim <= 0 || len(x)%dim != 0 {
+		return Inputs{}, fmt.Errorf("datasets: %d values do not make samples of shape %v", len(x), shape)
+	}
+	return Inputs{x: x, shape: slices.Clone(shape), n: len(x) / dim, dim: dim}, nil
+}
+
+// Hash returns a 64-bit FNV-1a hash of the inputs' shape and values (to key caches).
+func (in Inputs) Hash() uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%v|%d|", in.shape, in.n)
+	if len(in.x) > 0 {
+		h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&in.x[0])), 4*len(in.x)))
+	}
+	return h.Sum64()
 }
 
 // Len returns the number of samples.

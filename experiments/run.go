@@ -421,6 +421,18 @@ func validateLearner(cfg Config, data *datasets.Dataset) error {
 	if n := data.NumUnlabeled(); n > 0 && !cfg.HumanOracle() {
 		return fmt.Errorf("data: %d rows have no label in the data file, and only a person can label them: add oracle: {name: file} and label with alrl label (or give every row a label)", n)
 	}
+	if cfg.Learner.Model.Name == "torchscript" {
+		if cfg.NASEnabled() {
+			return fmt.Errorf("nas: Active-iNAS searches the network itself; it cannot grow a torchscript backbone (drop nas: or use model cnn)")
+		}
+		if err := cfg.Learner.Validate(data.Shape, data.NumClasses); err != nil {
+			return err
+		}
+		// Run the backbone now (its outputs are cached for the learner), so
+		// that a file that does not fit the data fails before any folder.
+		_, err := learner.ScriptFeatures(context.Background(), cfg.Learner.Model, data.Inputs(), cfg.Learner.InferenceBatch)
+		return err
+	}
 	if cfg.NASEnabled() {
 		return nas.Check(data.Shape, data.NumClasses, cfg.Learner, *cfg.NAS)
 	}

@@ -1,6 +1,7 @@
 package learner
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -24,10 +25,11 @@ type Config struct {
 
 // ModelSpec names a built-in network or lists its layers.
 type ModelSpec struct {
-	Name    string  `yaml:"name"`    // cnn | mlp | layers
-	Hidden  []int   `yaml:"hidden"`  // mlp hidden widths
-	Dropout float64 `yaml:"dropout"` // mlp dropout after each hidden layer (0 = none)
-	Layers  []Layer `yaml:"layers"`  // used when name is "layers"
+	Name    string  `yaml:"name"`           // cnn | mlp | layers | torchscript
+	Path    string  `yaml:"path,omitempty"` // torchscript: the frozen backbone file; hidden and dropout then shape the MLP head on its outputs
+	Hidden  []int   `yaml:"hidden"`         // mlp hidden widths
+	Dropout float64 `yaml:"dropout"`        // mlp dropout after each hidden layer (0 = none)
+	Layers  []Layer `yaml:"layers"`         // used when name is "layers"
 }
 
 // Layer is one layer of a feed-forward network written in a config.
@@ -115,6 +117,12 @@ func (c Config) Validate(inputShape []int, numClasses int) error {
 	}
 	if t.Holdout < 0 || t.Holdout > 0.5 {
 		return fmt.Errorf("learner.train.holdout: must be in [0, 0.5] (a share of the labeled set), got %g", t.Holdout)
+	}
+	if c.Model.Name == "torchscript" {
+		if err := checkScript(c.Model); err != nil {
+			return err
+		}
+		inputShape = []int{1} // the head's input width is the backbone's output, known once it runs
 	}
 	arch, err := c.Model.Resolve(inputShape, numClasses)
 	if err != nil {
@@ -310,6 +318,15 @@ func New(in datasets.Inputs, numClasses int, cfg Config) (Learner, error) {
 	b, err := lookup(name)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Model.Name == "torchscript" {
+		// A frozen backbone: the head learns on its outputs.
+		feats, err := ScriptFeatures(context.Background(), cfg.Model, in, cfg.InferenceBatch)
+		if err != nil {
+			return nil, err
+		}
+		in = feats
+		cfg.Model = ModelSpec{Name: "mlp", Hidden: cfg.Model.Hidden, Dropout: cfg.Model.Dropout}
 	}
 	if b.LayerCheck != nil {
 		arch, err := cfg.Model.Resolve(in.Shape(), numClasses)

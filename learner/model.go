@@ -124,7 +124,7 @@ func (m ModelSpec) layerList() ([]Layer, error) {
 			h = m.Hidden[0]
 		}
 		return BatchBALDCNN(h, m.Dropout), nil
-	case "mlp":
+	case "mlp", "torchscript": // torchscript: the head on the backbone's outputs
 		return MLP(m.Hidden, m.Dropout), nil
 	case "layers":
 		if len(m.Layers) == 0 {
@@ -132,7 +132,7 @@ func (m ModelSpec) layerList() ([]Layer, error) {
 		}
 		return append([]Layer(nil), m.Layers...), nil
 	}
-	return nil, fmt.Errorf("learner.model.name: %q is not one of cnn, mlp, layers", m.Name)
+	return nil, fmt.Errorf("learner.model.name: %q is not one of cnn, mlp, layers, torchscript", m.Name)
 }
 
 // Resolve expands the spec for an input shape and class count, checking every
