@@ -114,6 +114,22 @@ func (c Config) StepSize(r, have int) int {
 	return c.K
 }
 
+// TotalRounds is the number of rounds of a run that spends the whole budget
+// (round 0, the initial set, included), ignoring the pool size and stopping
+// criteria: an upper bound for progress reports.
+func (c Config) TotalRounds() int {
+	n, r := c.InitSize, 0
+	for n < c.Budget && (c.Rounds == 0 || r < c.Rounds) {
+		step := c.StepSize(r+1, n)
+		if step < 1 {
+			break
+		}
+		n += min(step, c.Budget-n)
+		r++
+	}
+	return r + 1
+}
+
 // LabelsAfter is the labeled-set size after r rounds, ignoring the budget
 // and pool limits.
 func (c Config) LabelsAfter(r int) int {

@@ -716,3 +716,23 @@ func TestRNGStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestTotalRounds: rounds of a run that spends its budget, round 0 included.
+func TestTotalRounds(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  envs.Config
+		want int
+	}{
+		{"even", envs.Config{InitSize: 20, K: 10, Budget: 300}, 29},
+		{"last round partial", envs.Config{InitSize: 20, K: 30, Budget: 100}, 4},
+		{"initial set only", envs.Config{InitSize: 20, K: 10, Budget: 20}, 1},
+		{"capped rounds", envs.Config{InitSize: 20, K: 10, Budget: 300, Rounds: 5}, 6},
+		{"sizes then k", envs.Config{InitSize: 10, K: 50, Budget: 200, Sizes: []int{20, 50}}, 6},
+	}
+	for _, tc := range tests {
+		if got := tc.cfg.TotalRounds(); got != tc.want {
+			t.Errorf("%s: %d rounds, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -95,6 +95,7 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 				}
 				cache[seed] = data
 			}
+			learner.Report(ctx, "run", len(results), len(cfg.Seeds)*len(cfg.Strategies))
 			r, err := runOne(ctx, runConfig(cfg, sc, seed), RunDir(cfg.Out, sc, seed), data, opt, log)
 			if err != nil {
 				return results, fmt.Errorf("run %s: %w", RunDir(cfg.Out, sc, seed), err)
@@ -328,6 +329,7 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 			}
 		}
 		logRound(log, rec)
+		learner.Report(ctx, "round", len(records), cfg.AL.TotalRounds())
 		if opt.OnRound != nil {
 			opt.OnRound(dir, rec)
 		}

@@ -125,11 +125,12 @@ Examples:
 				retries = c.Int("retries")
 			}
 			start := time.Now()
+			counter := newSweepCounter(len(s.Runs), finishedRuns(out, s.Runs), start)
 			res, err := experiments.RunSweep(c.Context, s, out, experiments.SweepOptions{
 				Executor: ex, Retries: retries, Log: log,
 				OnChange: func(r experiments.RunStatus) {
 					if r.Status == experiments.StatusDone || r.Status == experiments.StatusFailed {
-						fmt.Fprintf(c.App.Writer, "%-7s %s (%.0f s)\n", r.Status, filepath.Join(out, r.Dir), r.Seconds)
+						fmt.Fprintf(c.App.Writer, "%-7s %s (%.0f s) %s\n", r.Status, filepath.Join(out, r.Dir), r.Seconds, counter.add(time.Now()))
 					}
 				},
 			})
@@ -300,4 +301,40 @@ Example:
 			return nil
 		},
 	}
+}
+
+// finishedRuns counts the runs of a sweep that have a summary already.
+func finishedRuns(out string, runs []experiments.SweepRun) int {
+	n := 0
+	for _, r := range runs {
+		if _, err := experiments.ReadSummary(filepath.Join(out, r.Dir)); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// sweepCounter counts a sweep's finished runs and estimates the time left
+// from the runs this invocation finished (they ran in parallel, so the
+// rate already includes the executor's parallelism).
+type sweepCounter struct {
+	total, before, now int
+	start              time.Time
+}
+
+func newSweepCounter(total, before int, start time.Time) *sweepCounter {
+	return &sweepCounter{total: total, before: before, start: start}
+}
+
+// add counts one more finished (done or failed) run at t and returns
+// "[k/n, ETA d]".
+func (s *sweepCounter) add(t time.Time) string {
+	s.now++
+	k := s.before + s.now
+	left := s.total - k
+	if left <= 0 {
+		return fmt.Sprintf("[%d/%d]", k, s.total)
+	}
+	per := t.Sub(s.start) / time.Duration(s.now)
+	return fmt.Sprintf("[%d/%d, ETA %s]", k, s.total, (per * time.Duration(left)).Round(time.Second))
 }
