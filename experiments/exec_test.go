@@ -137,6 +137,16 @@ func TestExecPluginCrashThenResume(t *testing.T) {
 	if len(clean[1].Chosen) != 4 {
 		t.Errorf("round 1 chose %v", clean[1].Chosen)
 	}
+	// Its stderr, query by query, is kept in the run folder across the resume.
+	log, err := os.ReadFile(filepath.Join(dirA, strategies.PluginLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"=== round 1,", "simulated crash in round 2", "=== end of round 2", "=== round 4,"} {
+		if !strings.Contains(string(log), w) {
+			t.Errorf("%s lacks %q:\n%s", strategies.PluginLog, w, log)
+		}
+	}
 }
 
 func TestCompositionConfigErrorPaths(t *testing.T) {

@@ -252,6 +252,9 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	if err := checkNeeds(agent.Strategy, l); err != nil {
 		return res, Permanent(err)
 	}
+	if u, ok := agent.Strategy.(strategies.RunDirUser); ok {
+		u.UseRunDir(dir)
+	}
 	initOpts, err := initOptions(cfg.AL, ssl)
 	if err != nil {
 		return res, err

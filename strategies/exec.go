@@ -89,6 +89,40 @@ type Exec struct {
 	Timeout time.Duration // per query; the process group is killed when it runs out
 	Arrays  []string      // arrays to send, from ExecProbs, ExecMCDropout, ExecEmbeddings
 	Samples int           // T, for ExecMCDropout
+	// LogPath, when set, is a file the plugin's whole stderr is appended to,
+	// query by query (the run folder's plugin-stderr.log; see UseRunDir).
+	LogPath string
+}
+
+// PluginLog is the file in a run folder that keeps an exec plugin's stderr.
+const PluginLog = "plugin-stderr.log"
+
+// RunDirUser is a strategy that keeps files in the folder of the run it
+// serves; the runner calls UseRunDir before the first query.
+type RunDirUser interface {
+	UseRunDir(dir string)
+}
+
+// UseRunDir keeps the plugin's stderr in dir/plugin-stderr.log.
+func (e *Exec) UseRunDir(dir string) { e.LogPath = filepath.Join(dir, PluginLog) }
+
+// cappedWriter writes at most max bytes to w and drops the rest (a log
+// must not fill the disk); it never fails the plugin.
+type cappedWriter struct {
+	w   io.Writer
+	max int
+	n   int
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	if room := c.max - c.n; room > 0 {
+		k, _ := c.w.Write(p[:min(room, len(p))])
+		c.n += k
+		if c.n >= c.max {
+			fmt.Fprintf(c.w, "\n[alrl: the rest of this query's stderr is not kept, over %d bytes]\n", c.max)
+		}
+	}
+	return len(p), nil
 }
 
 // Name returns "exec".
@@ -336,6 +370,14 @@ func (e *Exec) run(ctx context.Context, h ExecHeader, data [][]*mat.Dense) ([]by
 	stdout := &limitBuffer{max: maxExecReply}
 	stderr := &tailBuffer{max: 2048}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if e.LogPath != "" {
+		if f, err := os.OpenFile(e.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			defer f.Close()
+			fmt.Fprintf(f, "=== round %d, %s: %s\n", h.Round, time.Now().UTC().Format(time.RFC3339), strings.Join(e.Command, " "))
+			cmd.Stderr = io.MultiWriter(stderr, &cappedWriter{w: f, max: 1 << 20})
+			defer func() { fmt.Fprintf(f, "=== end of round %d\n", h.Round) }()
+		}
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, e.fail("%v", err)

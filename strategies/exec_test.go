@@ -454,3 +454,18 @@ func TestExecConfigErrors(t *testing.T) {
 		t.Errorf("label of [sleep 5] = %q, want sleep", e.Label)
 	}
 }
+
+// TestCappedWriter: a plugin's log keeps max bytes, says it cut the rest,
+// and never fails the plugin's writes.
+func TestCappedWriter(t *testing.T) {
+	var b strings.Builder
+	c := &cappedWriter{w: &b, max: 10}
+	for _, chunk := range []string{"hello ", "world, ", "again"} {
+		if n, err := c.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("write %q: %d %v", chunk, n, err)
+		}
+	}
+	if got := b.String(); !strings.HasPrefix(got, "hello worl\n[alrl: the rest") || strings.Contains(got, "again") {
+		t.Fatalf("log %q", got)
+	}
+}
