@@ -37,6 +37,7 @@ func New() *cli.App {
 		// --set values are YAML and may hold commas ('seeds=[1,2]'): never
 		// split a repeated flag's value on them.
 		DisableSliceFlagSeparator: true,
+		EnableBashCompletion:      true,
 		Name:                      "alrl",
 		Usage:                     "deep active learning in which acquisition can be learned",
 		Description: `alrl runs active-learning experiments on libtorch (build tag torch) or on its
@@ -53,7 +54,7 @@ environment. Start with the shipped default:
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), queryCmd(), answerCmd(), labelCmd(), listCmd(), benchCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), queryCmd(), answerCmd(), labelCmd(), listCmd(), benchCmd(), completionCmd(), versionCmd()},
 	}
 }
 
