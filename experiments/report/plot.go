@@ -25,7 +25,8 @@ var (
 )
 
 // plotCurves draws each group's mean learning curve with its confidence band
-// and returns it as PNG and as SVG.
+// and every seed's curve faintly behind it, on axes scaled to the data, and
+// returns it as PNG and as SVG.
 func plotCurves(title string, groups []*Group, level float64) (png, svg []byte, err error) {
 	p := plot.New()
 	p.Title.Text = title
@@ -54,6 +55,22 @@ func plotCurves(title string, groups []*Group, level float64) (png, svg []byte, 
 				poly.Color = color.NRGBA{R: col.R, G: col.G, B: col.B, A: 40} // not premultiplied
 				poly.LineStyle.Width = 0
 				p.Add(poly)
+			}
+		}
+		// Each seed's own curve, thin and faint behind the mean.
+		for _, r := range g.Runs {
+			labels, acc := curveOf(r)
+			if len(g.Runs) < 2 || len(labels) < 2 {
+				break
+			}
+			trace := make(plotter.XYs, len(labels))
+			for j := range labels {
+				trace[j] = plotter.XY{X: float64(labels[j]), Y: acc[j]}
+			}
+			if l, err := plotter.NewLine(trace); err == nil {
+				l.Color = color.NRGBA{R: col.R, G: col.G, B: col.B, A: 90}
+				l.Width = vg.Points(0.5)
+				p.Add(l)
 			}
 		}
 		pts := make(plotter.XYs, len(g.Curve))

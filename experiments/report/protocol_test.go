@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,11 @@ targets: [0.9]
 			}
 			if tc.free == 0 && !strings.Contains(string(rmd), "Budget-honest") {
 				t.Errorf("report.md does not say the runs are budget-honest:\n%s", rmd)
+			}
+			// It names the data, split, learner and loop of the setting.
+			want := fmt.Sprintf("Data: blobs; pool all training rows not in test or validation, test 60, validation %d. Learner: test nearest-centroid.", tc.free)
+			if !strings.Contains(string(rmd), want) || !strings.Contains(string(rmd), "Loop: initial set 6 (balanced), 4 per round, budget 14.") {
+				t.Errorf("report.md does not describe the setting (want %q):\n%s", want, rmd)
 			}
 		})
 	}

@@ -213,6 +213,7 @@ func (rep *Report) blocks() ([]any, error) {
 		} else {
 			out = append(out, para{"Budget-honest: every label these runs saw is counted in the budget and on the x axis."})
 		}
+		out = append(out, para{settingSummary(s)})
 		png, svg, err := plotCurves(strings.TrimSpace(plotTitle), s.Groups, o.Level)
 		if err != nil {
 			return nil, err
@@ -444,4 +445,40 @@ func addPenalty(add func(string, ...string), setting string, methods []string, p
 	for j, v := range stats.ColumnMeans(p) {
 		add("penalty.csv", setting, "column mean", methods[j], strconv.FormatFloat(v, 'g', -1, 64), budgets, seeds)
 	}
+}
+
+// settingSummary names what a setting's runs ran on (from its first run):
+// the data set, the split, the learner and the loop.
+func settingSummary(s *Setting) string {
+	if len(s.Groups) == 0 || len(s.Groups[0].Runs) == 0 {
+		return ""
+	}
+	r := s.Groups[0].Runs[0]
+	c := r.Config
+	data := c.Data.Name
+	switch {
+	case c.Data.Set != "":
+		data += " " + c.Data.Set
+	case c.Data.Path != "":
+		data += " " + filepath.Base(c.Data.Path)
+	case c.Data.Name == "imagefolder" && c.Data.Dir != "":
+		data += " " + filepath.Base(filepath.Clean(c.Data.Dir))
+	}
+	size := func(n int, all string) string {
+		if n == 0 {
+			return all
+		}
+		return strconv.Itoa(n)
+	}
+	model := r.Summary.Learner
+	if model == "" {
+		model = c.Learner.Model.Name
+	}
+	mode := ""
+	if c.Mode == experiments.ModeFast {
+		mode = " (fast mode: a logistic head on frozen embeddings)"
+	}
+	return fmt.Sprintf("Data: %s; pool %s, test %s, validation %d. Learner: %s%s. Loop: initial set %d (%s), %d per round, budget %d.",
+		data, size(c.Split.Pool, "all training rows not in test or validation"), size(c.Split.Test, "the default share"), c.Split.Val,
+		model, mode, c.AL.InitSize, c.AL.InitMode, c.AL.K, c.AL.Budget)
 }
