@@ -419,6 +419,32 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	return res, nil
 }
 
+// Check validates a config against its data as a run does before writing
+// anything: the config, the data files (for the first seed; real data sets
+// do not depend on it) and the learner on the data's samples. loaded caches
+// data sets by source between calls (nil: no cache).
+func Check(cfg Config, dataDir string, loaded map[string]*datasets.Dataset) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	seed := uint64(0)
+	if len(cfg.Seeds) > 0 {
+		seed = cfg.Seeds[0]
+	}
+	key := fmt.Sprintf("%+v|%s|%d", cfg.Data, dataDir, seed)
+	data := loaded[key]
+	if data == nil {
+		var err error
+		if data, err = datasets.Load(cfg.Data, dataDir, seed); err != nil {
+			return err
+		}
+		if loaded != nil {
+			loaded[key] = data
+		}
+	}
+	return validateLearner(cfg, data)
+}
+
 // validateLearner checks, before anything of a run is written, that the
 // backend can run its networks: Active-iNAS's when nas.enabled, else
 // learner.model.

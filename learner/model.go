@@ -164,7 +164,7 @@ func (m ModelSpec) Resolve(input []int, numClasses int) (Architecture, error) {
 		switch l.Type {
 		case "conv2d", "maxpool2d", "avgpool2d":
 			if len(shape) != 3 {
-				return arch, fmt.Errorf("%s: needs a [channels, height, width] input, got %v", path, shape)
+				return arch, fmt.Errorf("%s: needs a [channels, height, width] input, got %v; for rows of features use learner.model.name: mlp, for flattened images set data.shape (e.g. [1, 28, 28])", path, shape)
 			}
 			if l.Kernel < 1 {
 				return arch, fmt.Errorf("%s: kernel must be >= 1", path)

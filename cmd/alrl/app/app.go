@@ -93,9 +93,11 @@ Examples:
    alrl train                                   # the shipped default config
    alrl train -c experiments/configs/default.yaml --out runs/try1
    alrl train -c builtin:default --set al.budget=300 --set 'seeds=[1,2,3]'
-   alrl train -c cfg.yaml --resume              # continue an interrupted experiment`,
+   alrl train -c cfg.yaml --resume              # continue an interrupted experiment
+   alrl train -c cfg.yaml --dry-run             # check config, data and learner; write nothing`,
 		Flags: append(configFlags("builtin:default"),
-			&cli.BoolFlag{Name: "resume", Usage: "continue interrupted runs and skip finished ones"}),
+			&cli.BoolFlag{Name: "resume", Usage: "continue interrupted runs and skip finished ones"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the config against its data and the learner, write nothing, and exit"}),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
@@ -105,6 +107,13 @@ Examples:
 			cfg, err := configFromFlags(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("dry-run") {
+				if err := experiments.Check(cfg, c.String("data-dir"), nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%s: the config, its data and the learner check out (%d runs); nothing was written\n", cfg.Name, len(cfg.Seeds)*len(cfg.Strategies))
+				return nil
 			}
 			ctx := c.Context
 			if bar := newProgress(os.Stderr); bar != nil {

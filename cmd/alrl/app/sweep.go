@@ -61,6 +61,13 @@ Examples:
 				out = o
 			}
 			if c.Bool("dry-run") {
+				// Every run's config against its data, as the run will check it.
+				loaded := map[string]*datasets.Dataset{}
+				for _, r := range s.Runs {
+					if err := experiments.Check(r.Config, c.String("data-dir"), loaded); err != nil {
+						return fmt.Errorf("run %s: %w", r.Dir, err)
+					}
+				}
 				w := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
 				fmt.Fprintln(w, "strategy\tseed\tparams\tid\tfolder\tstatus")
 				for _, r := range s.Runs {
