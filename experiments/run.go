@@ -292,6 +292,9 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 	}
 	env.SetTrainer(tr)
 	log = log.With(zap.String("strategy", sc.ID()), zap.Uint64("seed", seed))
+	if w := EpochWarning(cfg); w != "" {
+		log.Warn(w)
+	}
 	log.Info("run start", zap.String("dir", dir), zap.String("learner", l.Describe()), zap.String("trainer", tc.ID()),
 		zap.Int("pool", len(split.Pool)), zap.Int("val", len(split.Val)), zap.Int("test", len(split.Test)))
 	threads := lcfg.Threads
@@ -417,6 +420,23 @@ func runOne(ctx context.Context, rc Config, dir string, data *datasets.Dataset, 
 		zap.Float64("seconds", sum.WallSeconds))
 	res.Summary = sum
 	return res, nil
+}
+
+// EpochWarning says when the first rounds would train on too few optimizer
+// steps to learn (a small initial set with min_epoch_samples 0 gives an
+// epoch of one or two batches), and how to fix it; "" when fine or in fast mode.
+func EpochWarning(cfg Config) string {
+	t := cfg.Learner.Train
+	if cfg.Mode == ModeFast || cfg.NASEnabled() || t.BatchSize < 1 {
+		return ""
+	}
+	perEpoch := max(cfg.AL.InitSize, t.MinEpochSamples)
+	steps := t.Epochs * ((perEpoch + t.BatchSize - 1) / t.BatchSize)
+	if steps >= 50 {
+		return ""
+	}
+	return fmt.Sprintf("round 0 trains for only %d optimizer steps (%d epochs of %d samples in batches of %d); set learner.train.min_epoch_samples (e.g. 1024, as BatchBALD does) so that small labeled sets get full-length epochs",
+		steps, t.Epochs, perEpoch, t.BatchSize)
 }
 
 // Check validates a config against its data as a run does before writing

@@ -112,6 +112,9 @@ Examples:
 				if err := experiments.Check(cfg, c.String("data-dir"), nil); err != nil {
 					return err
 				}
+				if w := experiments.EpochWarning(cfg); w != "" {
+					fmt.Fprintln(c.App.Writer, "warning:", w)
+				}
 				fmt.Fprintf(c.App.Writer, "%s: the config, its data and the learner check out (%d runs); nothing was written\n", cfg.Name, len(cfg.Seeds)*len(cfg.Strategies))
 				return nil
 			}

@@ -32,6 +32,15 @@ func TestDryRun(t *testing.T) {
 		{"missing file", []string{"--set", "data.path=" + csv + ".none"}, "file not found"},
 		{"mlp on rows", []string{"--set", "learner.model.name=mlp"}, ""},
 	}
+	// A short epoch on a small initial set is warned about, with the fix.
+	msg, err := runCLI(t, append(append([]string{"train", "-c", "builtin:default"}, base...), "--set", "learner.model.name=mlp",
+		"--set", "learner.train.min_epoch_samples=0", "--dry-run")...)
+	if err != nil || !strings.Contains(msg, "warning: round 0 trains for only 10 optimizer steps") || !strings.Contains(msg, "min_epoch_samples") {
+		t.Fatalf("no epoch warning: %v\n%s", err, msg)
+	}
+	if msg, _ := runCLI(t, append(append([]string{"train", "-c", "builtin:default"}, base...), "--set", "learner.model.name=mlp", "--dry-run")...); strings.Contains(msg, "warning") {
+		t.Fatalf("warned with min_epoch_samples 1024: %s", msg)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append(append([]string{"train", "-c", "builtin:default"}, base...), tc.args...), "--dry-run")
