@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 
 	"github.com/alrl/alrl/datasets"
+	reg "github.com/alrl/alrl/internal/registry"
 )
 
 // Config selects and configures a learner; it is the `learner:` section of an
@@ -183,9 +182,7 @@ func WithLayerCheck(check func(Layer) error) BackendOption {
 // can. A backend that is not compiled in is not checked (New reports it).
 func CheckLayers(backendName string, arch Architecture) error {
 	backendName = ResolveBackend(backendName)
-	backendsMu.RLock()
-	defer backendsMu.RUnlock()
-	b, ok := backends[backendName]
+	b, ok := backends.Value(backendName)
 	if !ok || b.LayerCheck == nil {
 		return nil
 	}
@@ -195,12 +192,11 @@ func CheckLayers(backendName string, arch Architecture) error {
 			continue
 		}
 		var others []string
-		for n, o := range backends {
+		backends.Each(func(n string, o BackendInfo) {
 			if n != backendName && (o.LayerCheck == nil || o.LayerCheck(l.Layer) == nil) {
 				others = append(others, n)
 			}
-		}
-		sort.Strings(others)
+		})
 		hint := "no compiled-in backend builds it; rebuild with -tags torch (make build) and use learner.backend: torch"
 		if len(others) > 0 {
 			hint = "use learner.backend: " + strings.Join(others, " or ")
@@ -210,18 +206,13 @@ func CheckLayers(backendName string, arch Architecture) error {
 	return nil
 }
 
-var (
-	backendsMu sync.RWMutex
-	backends   = map[string]BackendInfo{}
-)
+// backends holds the compiled-in learner backends.
+var backends = reg.New[BackendInfo]("learner backend", "")
 
 // Register makes a learner backend available by name; backends call it from
-// init in the files that their build constraints select.
-func Register(b BackendInfo) {
-	backendsMu.Lock()
-	defer backendsMu.Unlock()
-	backends[b.Name] = b
-}
+// init in the files that their build constraints select. A name registered
+// twice is refused when used.
+func Register(b BackendInfo) { backends.Register(b.Name, b) }
 
 // RegisterBackend registers a backend without a Supports check.
 func RegisterBackend(name, doc string, f Factory, opts ...BackendOption) {
@@ -233,24 +224,10 @@ func RegisterBackend(name, doc string, f Factory, opts ...BackendOption) {
 }
 
 // Backends returns the names of the compiled-in backends, sorted.
-func Backends() []string {
-	backendsMu.RLock()
-	defer backendsMu.RUnlock()
-	names := make([]string, 0, len(backends))
-	for n := range backends {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Backends() []string { return backends.Names() }
 
 // Backend returns the registered backend of that name.
-func Backend(name string) (BackendInfo, bool) {
-	backendsMu.RLock()
-	defer backendsMu.RUnlock()
-	b, ok := backends[name]
-	return b, ok
-}
+func Backend(name string) (BackendInfo, bool) { return backends.Value(name) }
 
 // DefaultBackend returns "torch" when compiled in, else "gorgonia" when
 // compiled in, else the first backend, else "".
@@ -304,6 +281,10 @@ func lookup(name string) (BackendInfo, error) {
 	b, ok := Backend(name)
 	if ok {
 		return b, nil
+	}
+	if slices.Contains(Backends(), name) { // registered twice
+		_, err := backends.Get(name)
+		return b, fmt.Errorf("learner.backend: %w", err)
 	}
 	if len(Backends()) == 0 {
 		return b, fmt.Errorf("learner.backend: no learner backend is compiled into this binary; build cmd/alrl (it always has the pure-Go gorgonia backend) or add `-tags torch` for libtorch (make build)")

@@ -3,9 +3,9 @@ package strategies
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
+
+	reg "github.com/alrl/alrl/internal/registry"
 )
 
 // Option documents one option a strategy accepts.
@@ -23,57 +23,18 @@ type Info struct {
 	New         func(opts Options) (Strategy, error)
 }
 
-var (
-	regMu    sync.RWMutex
-	registry = map[string]Info{}
-	dupes    = map[string]int{}
-)
+// registry holds the strategies; plugins join it from init.
+var registry = reg.New[Info]("strategy", " (a strategy in your own package joins with a blank import)")
 
 // Register adds a strategy to the registry; call it from init. Registering a
 // name twice makes Lookup of that name fail with an error.
-func Register(info Info) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, ok := registry[info.Name]; ok {
-		dupes[info.Name]++
-	}
-	registry[info.Name] = info
-}
+func Register(info Info) { registry.Register(info.Name, info) }
 
 // Names returns the registered strategy names, sorted.
-func Names() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return registry.Names() }
 
 // Lookup returns the registration of name.
-func Lookup(name string) (Info, error) {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	info, ok := registry[name]
-	if !ok {
-		return Info{}, fmt.Errorf("unknown strategy %q; registered: %s (a strategy in your own package joins with a blank import)", name, strings.Join(namesLocked(), ", "))
-	}
-	if dupes[name] > 0 {
-		return Info{}, fmt.Errorf("strategy %q is registered more than once; rename one of the plugins", name)
-	}
-	return info, nil
-}
-
-func namesLocked() []string {
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Lookup(name string) (Info, error) { return registry.Get(name) }
 
 // New builds the named strategy with options; unknown options are an error
 // that lists the known ones.

@@ -2,12 +2,12 @@ package trainers
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
-	"sync"
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/envs"
+	reg "github.com/alrl/alrl/internal/registry"
 	"github.com/alrl/alrl/learner"
 )
 
@@ -58,65 +58,33 @@ type Info struct {
 	New    func(opts Options, s Setup) (envs.Trainer, error)
 }
 
-var (
-	regMu    sync.RWMutex
-	registry = map[string]Info{}
-	dupes    = map[string]int{}
-)
+// registry holds the trainers; plugins join it from init.
+var registry = reg.New[Info]("trainer", "")
 
 // Register adds a trainer to the registry; call it from init. Registering a
 // name twice makes Lookup of that name fail.
-func Register(info Info) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, ok := registry[info.Name]; ok {
-		dupes[info.Name]++
-	}
-	registry[info.Name] = info
-}
+func Register(info Info) { registry.Register(info.Name, info) }
 
 // Names returns the registered trainer names, sorted.
-func Names() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return registry.Names() }
 
 // Lookup returns the registration of name ("" = supervised).
 func Lookup(name string) (Info, error) {
 	if name == "" {
 		name = "supervised"
 	}
-	regMu.RLock()
-	info, ok := registry[name]
-	dup := dupes[name] > 0
-	regMu.RUnlock()
-	if !ok {
-		return Info{}, fmt.Errorf("unknown trainer %q; registered: %s", name, strings.Join(Names(), ", "))
-	}
-	if dup {
-		return Info{}, fmt.Errorf("trainer %q is registered more than once; rename one of the plugins", name)
-	}
-	return info, nil
+	return registry.Get(name)
 }
 
 // TrainedBy returns the trainer that trains capability c, or "".
 func TrainedBy(c learner.Capability) string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	for _, info := range registry {
-		for _, t := range info.Trains {
-			if t == c {
-				return info.Name
-			}
+	by := ""
+	registry.Each(func(name string, info Info) {
+		if by == "" && slices.Contains(info.Trains, c) {
+			by = name
 		}
-	}
-	return ""
+	})
+	return by
 }
 
 // New builds the configured trainer; unknown options and options of the
