@@ -22,6 +22,42 @@ type Architecture struct {
 	Layers []Shaped
 }
 
+// MCSplit returns, for MC dropout, the deterministic prefix (the layers
+// that run once per batch), the first stochastic layer (-1: none) and the
+// first layer after the hoisted ones. When that dropout is channel-wise
+// (dropout2d) its mask is a non-negative constant per channel, so the max /
+// avg pooling and ReLU that follow it commute with it and are hoisted into
+// the prefix too: the T passes start after them (identical results, far
+// less work). Both backends split so.
+func (a Architecture) MCSplit() (prefix []int, drop int, rest int) {
+	ls := a.Layers
+	first := len(ls)
+	for i, s := range ls {
+		if (s.Type == "dropout" || s.Type == "dropout2d") && s.P > 0 {
+			first = i
+			break
+		}
+	}
+	for i := 0; i < first; i++ {
+		prefix = append(prefix, i)
+	}
+	if first == len(ls) {
+		return prefix, -1, len(ls)
+	}
+	rest = first + 1
+	if ls[first].Type == "dropout2d" {
+		for rest < len(ls) {
+			t := ls[rest].Type
+			if t != "maxpool2d" && t != "avgpool2d" && t != "relu" {
+				break
+			}
+			prefix = append(prefix, rest)
+			rest++
+		}
+	}
+	return prefix, first, rest
+}
+
 // EmbedDim returns the width of the penultimate representation (the input of
 // the output layer).
 func (a Architecture) EmbedDim() int { return prod(a.Layers[len(a.Layers)-1].InShape) }

@@ -237,42 +237,6 @@ func (l *Learner) detSpec() netSpec {
 	return netSpec{kind: "det", layers: all(len(l.arch.Layers)), in: l.arch.Input}
 }
 
-// mcSplit returns (deterministic prefix, first stochastic layer, first layer
-// after the hoisted ones) for MC dropout, exactly as the torch backend does.
-// Layers before the first dropout run once per batch. When that dropout is
-// channel-wise (dropout2d), its mask is a non-negative constant per channel,
-// so the max/avg pooling and ReLU that follow it commute with it and are
-// hoisted into the deterministic part too: the T passes start after them
-// (identical results, far less work).
-func (l *Learner) mcSplit() (prefix []int, drop int, rest int) {
-	ls := l.arch.Layers
-	first := len(ls)
-	for i, s := range ls {
-		if (s.Type == "dropout" || s.Type == "dropout2d") && s.P > 0 {
-			first = i
-			break
-		}
-	}
-	for i := 0; i < first; i++ {
-		prefix = append(prefix, i)
-	}
-	if first == len(ls) {
-		return prefix, -1, len(ls)
-	}
-	rest = first + 1
-	if ls[first].Type == "dropout2d" {
-		for rest < len(ls) {
-			t := ls[rest].Type
-			if t != "maxpool2d" && t != "avgpool2d" && t != "relu" {
-				break
-			}
-			prefix = append(prefix, rest)
-			rest++
-		}
-	}
-	return prefix, first, rest
-}
-
 // batches runs f on consecutive chunks of idx of at most the inference batch
 // size, with the chunk's inputs gathered into the graph's input buffer.
 func (l *Learner) batches(ctx context.Context, stage string, spec netSpec, idx []int, f func(lo, hi int, n *net) error) error {
@@ -420,7 +384,7 @@ func (l *Learner) fillMasks(n *net, rng *rand.Rand) {
 }
 
 // MCProbs returns T Monte-Carlo-dropout samples of the class probabilities.
-// The deterministic prefix of the network (see mcSplit) runs once per batch
+// The deterministic prefix of the network (see learner.Architecture.MCSplit) runs once per batch
 // and only the layers after it run T times.
 func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, error) {
 	defer l.dropNets()
@@ -440,7 +404,7 @@ func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, 
 	for t := range outs {
 		outs[t] = mat.NewDense(len(idx), l.c, nil)
 	}
-	prefix, drop, rest := l.mcSplit()
+	prefix, drop, rest := l.arch.MCSplit()
 	if drop < 0 {
 		p, err := l.Probs(ctx, idx)
 		if err != nil {

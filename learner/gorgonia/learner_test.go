@@ -113,9 +113,9 @@ func TestMCDropoutHoistingIsExact(t *testing.T) {
 	if _, err := l.Fit(ctx, conformance.Labeled(d, conformance.Seq(0, 48)), learner.Labeled{}, 2); err != nil {
 		t.Fatal(err)
 	}
-	prefix, drop, rest := l.mcSplit()
+	prefix, drop, rest := l.arch.MCSplit()
 	if len(prefix) != 6 || drop != 4 || rest != 7 {
-		t.Fatalf("mcSplit = %v, %d, %d; want 6 hoisted layers, dropout at 4, rest from 7", prefix, drop, rest)
+		t.Fatalf("MCSplit = %v, %d, %d; want 6 hoisted layers, dropout at 4, rest from 7", prefix, drop, rest)
 	}
 	idx := conformance.Seq(48, 64)
 	l.Reseed(99)

@@ -154,11 +154,11 @@ func maxf(r []float64) float64 {
 func TestMCDropoutHoistingIsExact(t *testing.T) {
 	d := images(t, 128)
 	l := fitted(t, d, smallCNN(), 2)
-	prefix, drop, rest := l.mcSplit()
+	prefix, drop, rest := l.arch.MCSplit()
 	// conv, pool, relu, conv run once; then the dropout2d; the pool and relu
 	// after it commute with the channel mask and are hoisted.
 	if len(prefix) != 6 || drop != 4 || rest != 7 {
-		t.Fatalf("mcSplit = %v, %d, %d; want 6 hoisted layers, dropout at 4, rest from 7", prefix, drop, rest)
+		t.Fatalf("MCSplit = %v, %d, %d; want 6 hoisted layers, dropout at 4, rest from 7", prefix, drop, rest)
 	}
 	ctx := context.Background()
 	idx := seq(96, 112)

@@ -41,3 +41,9 @@ extern "C" char* alrl_torch_numerics(void) {
 	if (r) std::memcpy(r, out.c_str(), out.size() + 1);
 	return r;
 }
+
+// alrl_torch_deterministic asks libtorch for deterministic algorithms
+// (warn_only: an op without a deterministic kernel warns rather than fails).
+extern "C" void alrl_torch_deterministic(int on) {
+	at::globalContext().setDeterministicAlgorithms(on != 0, /*warn_only=*/true);
+}

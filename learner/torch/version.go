@@ -6,6 +6,7 @@ package torch
 #include <stdlib.h>
 const char* alrl_torch_version(void);
 char* alrl_torch_numerics(void);
+void alrl_torch_deterministic(int on);
 */
 import "C"
 
@@ -15,6 +16,12 @@ import (
 
 	"github.com/alrl/alrl/learner"
 )
+
+// The backend asks libtorch for deterministic algorithms in every process
+// (at::Context::setDeterministicAlgorithms, warn-only): on CPU it changes
+// none of the kernels alrl uses, and it keeps a later CUDA run from picking
+// nondeterministic ones; provenance records it.
+func init() { C.alrl_torch_deterministic(1) }
 
 // Version returns the libtorch version the binary was compiled against
 // (TORCH_VERSION from torch/version.h).

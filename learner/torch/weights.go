@@ -1,0 +1,141 @@
+//go:build torch
+
+package torch
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/alrl/alrl/learner"
+)
+
+// snapshot copies the parameters into Go memory.
+func (l *Learner) snapshot() ([]learner.Tensor, error) {
+	var out []learner.Tensor
+	for _, p := range l.params {
+		if p == nil {
+			continue
+		}
+		for _, pair := range []struct {
+			n string
+			t *ts.Tensor
+		}{{p.wn, p.w}, {p.bn, p.b}} {
+			size, err := pair.t.Size()
+			if err != nil {
+				return nil, err
+			}
+			c := pair.t
+			if l.device != gotch.CPU {
+				if c, err = pair.t.To(gotch.CPU, false); err != nil {
+					return nil, err
+				}
+			}
+			vals := make([]float32, pair.t.Numel())
+			err = c.CopyData(vals, uint(len(vals)))
+			if c != pair.t {
+				_ = c.Drop()
+			}
+			if err != nil {
+				return nil, err
+			}
+			shape := make([]int, len(size))
+			for i, s := range size {
+				shape[i] = int(s)
+			}
+			out = append(out, learner.Tensor{Name: pair.n, Shape: shape, Data: vals})
+		}
+	}
+	return l.resSnapshot(out)
+}
+
+// restore copies saved values into the parameters, checking names and shapes.
+func (l *Learner) restore(w []learner.Tensor) error {
+	byName := map[string]learner.Tensor{}
+	for _, t := range w {
+		byName[t.Name] = t
+	}
+	done, err := noGrad()
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, p := range l.params {
+		if p == nil {
+			continue
+		}
+		for _, pair := range []struct {
+			n string
+			t *ts.Tensor
+		}{{p.wn, p.w}, {p.bn, p.b}} {
+			src, ok := byName[pair.n]
+			if !ok {
+				return fmt.Errorf("weights: tensor %q is missing (the model in the config differs from the saved one)", pair.n)
+			}
+			size, err := pair.t.Size()
+			if err != nil {
+				return err
+			}
+			if fmt.Sprint(toInt64(src.Shape)) != fmt.Sprint(size) {
+				return fmt.Errorf("weights: tensor %q has shape %v, the model needs %v (the model in the config differs from the saved one)", pair.n, src.Shape, size)
+			}
+			t, err := ts.NewTensorFromData(src.Data, size)
+			if err != nil {
+				return err
+			}
+			if l.device != gotch.CPU {
+				d, err := t.To(l.device, true)
+				if err != nil {
+					return err
+				}
+				t = d
+			}
+			pair.t.Copy_(t)
+			_ = t.Drop()
+		}
+	}
+	return l.resRestore(byName)
+}
+
+// Save writes the weights atomically.
+func (l *Learner) Save(path string) error {
+	pin()
+	defer runtime.UnlockOSThread()
+	if err := l.ready(); err != nil {
+		return err
+	}
+	w, err := l.snapshot()
+	if err != nil {
+		return err
+	}
+	ext, err := l.extTensors()
+	if err != nil {
+		return err
+	}
+	return learner.WriteWeights(path, append(w, ext...))
+}
+
+// Load reads weights written by Save.
+func (l *Learner) Load(path string) error {
+	pin()
+	defer runtime.UnlockOSThread()
+	w, err := learner.ReadWeights(path)
+	if err != nil {
+		return err
+	}
+	if l.vs == nil {
+		if err := l.build(); err != nil {
+			return err
+		}
+	}
+	if err := l.restore(w); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := l.loadExt(w); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	l.fitted = true
+	return nil
+}
