@@ -517,9 +517,8 @@ func (l *Learner) Fit(ctx context.Context, train, val learner.Labeled, seed uint
 	perEpoch := max(n, tc.MinEpochSamples)
 	epochs := tc.Epochs
 	l.fitted = true
-	best := math.Inf(-1)
+	stopper := learner.EarlyStop{Patience: tc.Patience}
 	var bestW []learner.Tensor
-	bad := 0
 	order := make([]int, 0, perEpoch+n)
 	st.ValAcc, st.ValLoss = math.NaN(), math.NaN()
 	spec := netSpec{kind: "train", layers: all(len(l.arch.Layers)), in: l.arch.Input, masks: true, train: true}
@@ -541,11 +540,8 @@ func (l *Learner) Fit(ctx context.Context, train, val learner.Labeled, seed uint
 			}
 			total += loss * float64(hi-lo)
 		}
-		st.Epochs = ep
-		st.TrainLoss = total / float64(len(order))
-		learner.Report(ctx, "train", ep, epochs)
-		if math.IsNaN(st.TrainLoss) {
-			return st, fmt.Errorf("fit: the training loss became NaN at epoch %d; lower learner.train.lr", ep)
+		if err := learner.EndEpoch(ctx, &st, ep, epochs, total, len(order)); err != nil {
+			return st, fmt.Errorf("fit: %w", err)
 		}
 		if val.Len() == 0 || tc.Patience == 0 {
 			continue
@@ -554,11 +550,11 @@ func (l *Learner) Fit(ctx context.Context, train, val learner.Labeled, seed uint
 		if err != nil {
 			return st, err
 		}
-		if acc > best {
-			best, bad = acc, 0
+		improved, stop := stopper.Observe(acc)
+		if improved {
 			st.BestEpoch, st.ValAcc, st.ValLoss = ep, acc, vloss
 			bestW = l.snapshot()
-		} else if bad++; bad >= tc.Patience {
+		} else if stop {
 			break
 		}
 	}
@@ -624,21 +620,8 @@ func (l *Learner) accuracy(ctx context.Context, set learner.Labeled) (acc, nll f
 	if err != nil {
 		return 0, 0, err
 	}
-	correct := 0
-	for i, y := range set.Y {
-		row := p.RawRowView(i)
-		b := 0
-		for c := range row {
-			if row[c] > row[b] {
-				b = c
-			}
-		}
-		if b == y {
-			correct++
-		}
-		nll -= math.Log(math.Max(row[y], 1e-12))
-	}
-	return float64(correct) / float64(set.Len()), nll / float64(set.Len()), nil
+	acc, nll = learner.Accuracy(p, set.Y)
+	return acc, nll, nil
 }
 
 // snapshot copies the parameters in the weights file's layout and names.

@@ -264,9 +264,8 @@ func (l *Learner) loop(ctx context.Context, s loopSpec) (loopStats, error) {
 	bs := min(tc.BatchSize, n)
 	perEpoch := max(n, tc.MinEpochSamples)
 	l.fitted = true
-	best := math.Inf(-1)
+	stopper := learner.EarlyStop{Patience: tc.Patience}
 	var bestW, bestLoss []learner.Tensor
-	bad := 0
 	order := make([]int, 0, perEpoch+n)
 	for ep := 1; ep <= epochs; ep++ {
 		if err := ctx.Err(); err != nil {
@@ -310,8 +309,8 @@ func (l *Learner) loop(ctx context.Context, s loopSpec) (loopStats, error) {
 		if err != nil {
 			return st, err
 		}
-		if acc > best {
-			best, bad = acc, 0
+		improved, stop := stopper.Observe(acc)
+		if improved {
 			st.BestEpoch, st.ValAcc, st.ValLoss = ep, acc, vloss
 			if bestW, err = l.snapshot(); err != nil {
 				return st, err
@@ -321,7 +320,7 @@ func (l *Learner) loop(ctx context.Context, s loopSpec) (loopStats, error) {
 					return st, err
 				}
 			}
-		} else if bad++; bad >= tc.Patience {
+		} else if stop {
 			break
 		}
 	}
