@@ -20,7 +20,7 @@ TEST_TIMEOUT ?= 30m
 # Native Go fuzz targets (package:target): a few seconds each in make test,
 # FUZZTIME each in make fuzz. The seed corpora also run in every go test.
 FUZZ_TARGETS := internal/strictyaml:FuzzParseSetDecode strategies:FuzzExecReply strategies:FuzzReadExecMessage \
-  datasets:FuzzParseSklearn datasets:FuzzLoadCSV datasets:FuzzLoadIDX datasets:FuzzReadNpy experiments:FuzzReadCheckpoint experiments:FuzzParseAnswers
+  datasets:FuzzParseSklearn datasets:FuzzLoadCSV datasets:FuzzLoadIDX datasets:FuzzReadNpy datasets:FuzzLoadImageFolder datasets:FuzzReadImageCache experiments:FuzzReadCheckpoint experiments:FuzzParseAnswers
 FUZZTIME ?= 60s
 FUZZTIME_TEST ?= 3s
 # The iris, wine, breast_cancer and digits CSV files of Debian's
@@ -88,7 +88,7 @@ test: deps apt-test
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-	  CGO_ENABLED=0 $(GO) test ./$$pkg/ -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -parallel 1 2>&1 | grep -E "execs:|FAIL|panic|Failing|ok" | tail -2 || exit 1; \
+	  CGO_ENABLED=0 $(GO) test ./$$pkg/ -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x -parallel 1 2>&1 | grep -E "execs:|FAIL|panic|Failing|ok" | tail -2 || exit 1; \
 	  CGO_ENABLED=0 $(GO) test ./$$pkg/ -run "^$$fn\$$" >/dev/null || { echo "fuzz target $$fn failed (crasher in $$pkg/testdata/fuzz)"; exit 1; }; \
 	done
 

@@ -207,12 +207,27 @@ func LoadImageFolder(f ImageFolder) (*Dataset, error) {
 	return d, d.Validate()
 }
 
+// maxImagePixels bounds one decoded image (64 megapixels).
+const maxImagePixels = 1 << 26
+
 func decodeImage(path string) (image.Image, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("datasets: imagefolder: %w", err)
 	}
 	defer fh.Close()
+	// A header that claims a huge image is refused before its pixels are
+	// allocated.
+	cfg, _, err := image.DecodeConfig(fh)
+	if err != nil {
+		return nil, fmt.Errorf("datasets: imagefolder: %s is not a readable PNG, JPEG or GIF image: %v", path, err)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return nil, fmt.Errorf("datasets: imagefolder: %s is %dx%d, more than %d pixels; shrink it before use (data.size resizes only after decoding)", path, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if _, err := fh.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("datasets: imagefolder: %w", err)
+	}
 	im, _, err := image.Decode(fh)
 	if err != nil {
 		return nil, fmt.Errorf("datasets: imagefolder: %s is not a readable PNG, JPEG or GIF image: %v", path, err)
@@ -319,6 +334,16 @@ func readImageCache(path string, n int) (*Dataset, error) {
 		return nil, errors.New("stale image cache")
 	}
 	shape := []int{int(hdr[2]), int(hdr[3]), int(hdr[4])}
+	// The header must account for the file's size exactly (in uint64, so
+	// that a corrupt header can neither overflow nor ask for a huge slice).
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	per := uint64(hdr[2]) * uint64(hdr[3]) * uint64(hdr[4])
+	if per == 0 || per > 1<<32 || uint64(st.Size()) != 20+4*per*uint64(n) {
+		return nil, errors.New("corrupt image cache")
+	}
 	x := make([]float32, n*shapeProduct(shape))
 	if err := binary.Read(fh, binary.LittleEndian, x); err != nil {
 		return nil, err

@@ -1,6 +1,9 @@
 package datasets
 
 import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -150,5 +153,33 @@ func TestImageFolderErrorsNameTheFile(t *testing.T) {
 	}
 	if _, err := LoadImageFolder(ImageFolder{}); err == nil || !strings.Contains(err.Error(), "data.dir") {
 		t.Fatalf("no folder: %v", err)
+	}
+}
+
+// TestImageFolderRefusesHugeImages: a header that claims more pixels than
+// the limit is refused, naming the file, before any pixel is allocated.
+func TestImageFolderRefusesHugeImages(t *testing.T) {
+	dir := t.TempDir()
+	writeImage(t, filepath.Join(dir, "a", "ok.png"), greyImage(2, 2, 1))
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, greyImage(1, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	// IHDR's width and height (bytes 16-23) claim 20000x20000; the CRC no
+	// longer matches, but DecodeConfig reads the header first.
+	binary.BigEndian.PutUint32(b[16:], 20000)
+	binary.BigEndian.PutUint32(b[20:], 20000)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	huge := filepath.Join(dir, "b", "huge.png")
+	if err := os.MkdirAll(filepath.Dir(huge), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(huge, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadImageFolder(ImageFolder{Dir: dir, Cache: "off"})
+	if err == nil || !strings.Contains(err.Error(), huge) || !strings.Contains(err.Error(), "pixels") {
+		t.Fatalf("huge image: %v", err)
 	}
 }
