@@ -33,13 +33,6 @@ type Agent interface {
 	Act(ctx context.Context, obs envs.Observation) ([]int, error)
 }
 
-// Learner is an agent that learns from the rewards its actions earn.
-type Learner interface {
-	Agent
-	// Observe receives the reward of the last action and the next observation.
-	Observe(ctx context.Context, reward float64, next envs.Observation, done bool) error
-}
-
 // Heuristic is a fixed strategy acting as a policy.
 type Heuristic struct {
 	Strategy strategies.Strategy

@@ -12,11 +12,11 @@ import (
 	"github.com/alrl/alrl/envs"
 )
 
-// Trainer is a learning agent trained over many episodes by the loop in
+// LearningAgent is a learning agent trained over many episodes by the loop in
 // train.go. Its randomness for episode ep derives from its seed and ep, and
 // Checkpoint / Restore capture everything else, so that a resumed training
 // continues exactly as an uninterrupted one.
-type Trainer interface {
+type LearningAgent interface {
 	Name() string
 	// Kind is pg, dqn or bandit.
 	Kind() string
@@ -34,15 +34,15 @@ type Trainer interface {
 	Restore(b []byte) error
 }
 
-// PoolTrainer acts in the pool-based env.
-type PoolTrainer interface {
-	Trainer
+// PoolAgent acts in the pool-based env.
+type PoolAgent interface {
+	LearningAgent
 	Act(ctx context.Context, obs envs.Observation) ([]int, error)
 }
 
-// StreamTrainer acts in the stream-based env.
-type StreamTrainer interface {
-	Trainer
+// StreamAgent acts in the stream-based env.
+type StreamAgent interface {
+	LearningAgent
 	// Decide returns whether to label the arriving sample (obs.Candidates[0]).
 	Decide(ctx context.Context, obs envs.Observation) (bool, error)
 }

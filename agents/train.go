@@ -67,7 +67,7 @@ func summarise(res *EpisodeResult, recs []envs.Record, start time.Time) {
 
 // RunPoolEpisode plays one training episode of a pool-based agent: Reset,
 // then Act / Step / Observe until the episode ends, then EndEpisode.
-func RunPoolEpisode(ctx context.Context, env PoolEnv, ag PoolTrainer, ep int, seed uint64) (EpisodeResult, error) {
+func RunPoolEpisode(ctx context.Context, env PoolEnv, ag PoolAgent, ep int, seed uint64) (EpisodeResult, error) {
 	start := time.Now()
 	res := EpisodeResult{Episode: ep, Seed: seed}
 	ag.BeginEpisode(ep)
@@ -107,7 +107,7 @@ func RunPoolEpisode(ctx context.Context, env PoolEnv, ag PoolTrainer, ep int, se
 }
 
 // RunStreamEpisode plays one training episode of a stream-based agent.
-func RunStreamEpisode(ctx context.Context, env StreamEnv, ag StreamTrainer, ep int, seed uint64) (EpisodeResult, error) {
+func RunStreamEpisode(ctx context.Context, env StreamEnv, ag StreamAgent, ep int, seed uint64) (EpisodeResult, error) {
 	start := time.Now()
 	res := EpisodeResult{Episode: ep, Seed: seed}
 	ag.BeginEpisode(ep)

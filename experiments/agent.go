@@ -237,7 +237,7 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 		return "", err
 	}
 	common := agents.Common{Features: a.Features, MCSamples: a.MCSamples, Classes: classes, LR: a.LR, Seed: a.Seed, Backend: be}
-	tr, err := newTrainer(a, common)
+	tr, err := newLearningAgent(a, common)
 	if err != nil {
 		return "", err
 	}
@@ -317,7 +317,7 @@ func TrainAgent(ctx context.Context, cfg Config, opt Options) (string, error) {
 }
 
 // episodeFunc plays training episode ep of tr with the given seed.
-type episodeFunc func(ctx context.Context, tr agents.Trainer, ep int, seed uint64) (agents.EpisodeResult, error)
+type episodeFunc func(ctx context.Context, tr agents.LearningAgent, ep int, seed uint64) (agents.EpisodeResult, error)
 
 // sourceEpisodes prepares the episodes of pg, dqn and bandit: every one on
 // agent.source's split, with a fresh learner. It returns the runner, the
@@ -365,7 +365,7 @@ func sourceEpisodes(ctx context.Context, cfg Config, opt Options) (episodeFunc, 
 		}
 		return learner.New(data.Inputs(), data.NumClasses, cfg.Learner)
 	}
-	play := func(ctx context.Context, tr agents.Trainer, ep int, seed uint64) (agents.EpisodeResult, error) {
+	play := func(ctx context.Context, tr agents.LearningAgent, ep int, seed uint64) (agents.EpisodeResult, error) {
 		l, err := newLearner()
 		if err != nil {
 			return agents.EpisodeResult{}, err
@@ -402,7 +402,7 @@ func backendFor(name string) (agents.Backend, error) {
 	return be, nil
 }
 
-func newTrainer(a AgentConfig, c agents.Common) (agents.Trainer, error) {
+func newLearningAgent(a AgentConfig, c agents.Common) (agents.LearningAgent, error) {
 	switch a.Name {
 	case agents.KindPG:
 		return agents.NewPG(c, a.PG)
@@ -424,19 +424,19 @@ func trainingEnvOptions(cfg Config) []envs.Option {
 	return []envs.Option{envs.WithValidationForRewardOnly(), envs.WithHoldout(cfg.Learner.Train.Holdout)}
 }
 
-func runTrainingEpisode(ctx context.Context, a AgentConfig, al envs.Config, data *datasets.Dataset, split datasets.Split, l learner.Learner, tr agents.Trainer, ep int, seed uint64, opts ...envs.Option) (agents.EpisodeResult, error) {
+func runTrainingEpisode(ctx context.Context, a AgentConfig, al envs.Config, data *datasets.Dataset, split datasets.Split, l learner.Learner, tr agents.LearningAgent, ep int, seed uint64, opts ...envs.Option) (agents.EpisodeResult, error) {
 	al.Reward, al.RewardArea = a.trainingReward(), a.RewardArea
 	if a.Candidates > 0 {
 		al.Candidates = a.Candidates
 	}
-	if st, ok := tr.(agents.StreamTrainer); ok && a.Name == agents.KindDQN {
+	if st, ok := tr.(agents.StreamAgent); ok && a.Name == agents.KindDQN {
 		env, err := envs.NewStream(data, split, l, al, a.Stream, opts...)
 		if err != nil {
 			return agents.EpisodeResult{}, err
 		}
 		return agents.RunStreamEpisode(ctx, env, st, ep, seed)
 	}
-	pt, ok := tr.(agents.PoolTrainer)
+	pt, ok := tr.(agents.PoolAgent)
 	if !ok {
 		return agents.EpisodeResult{}, fmt.Errorf("agent %s cannot act in the pool-based env", a.Name)
 	}

@@ -172,7 +172,7 @@ func imitationEpisodes(ctx context.Context, cfg Config, opt Options) (episodeFun
 		}
 		prepared[i] = &imitationTask{data: data, split: split, emb: emb}
 	}
-	play := func(ctx context.Context, tr agents.Trainer, ep int, seed uint64) (agents.EpisodeResult, error) {
+	play := func(ctx context.Context, tr agents.LearningAgent, ep int, seed uint64) (agents.EpisodeResult, error) {
 		im, ok := tr.(*agents.Imitation)
 		if !ok {
 			return agents.EpisodeResult{}, fmt.Errorf("imitation episodes need the imitation agent")
