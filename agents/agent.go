@@ -50,12 +50,12 @@ func NewHeuristic(name string, opts map[string]any) (*Heuristic, error) {
 // Name returns the strategy's name.
 func (h *Heuristic) Name() string { return h.Strategy.Name() }
 
-// Act asks the strategy for obs.K of the candidates. The context carries
-// the episode state (envs.WithEpisode) for strategies that need more than
-// the query, such as a learned policy or ALBL.
+// Act asks the strategy for obs.K of the candidates. The query carries the
+// episode state (Query.Episode) for strategies that need more than the
+// model, such as a learned policy or ALBL.
 func (h *Heuristic) Act(ctx context.Context, obs envs.Observation) ([]int, error) {
-	ctx = envs.WithEpisode(ctx, obs.Episode())
-	q := strategies.Query{Model: obs.Model, Candidates: obs.Candidates, Labeled: obs.Labeled, K: obs.K, RNG: obs.RNG, Round: obs.Round}
+	ep := obs.Episode()
+	q := strategies.Query{Model: obs.Model, Candidates: obs.Candidates, Labeled: obs.Labeled, K: obs.K, RNG: obs.RNG, Round: obs.Round, Episode: &ep}
 	sel, err := h.Strategy.Select(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("round %d: %w", obs.Round, err)

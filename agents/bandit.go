@@ -311,15 +311,15 @@ func argmaxRow(r []float64) int {
 
 // Select rewards the previous round's draws (the model has been refit on
 // their labels), then draws q.K candidates. It needs the episode state in
-// ctx (envs.WithEpisode; agents.Heuristic passes it).
+// q.Episode (agents.Heuristic and alrl's runner pass it).
 func (a *ALBL) Select(ctx context.Context, q strategies.Query) ([]int, error) {
 	if err := q.Check(); err != nil {
 		return nil, fmt.Errorf("albl: %w", err)
 	}
-	ep, ok := envs.EpisodeFrom(ctx)
-	if !ok {
+	if q.Episode == nil {
 		return nil, fmt.Errorf("albl: the query carries no episode state (labels of the queried samples); run it through alrl's runner or agents.Heuristic")
 	}
+	ep := *q.Episode
 	if len(a.queried) > 0 && len(ep.Labeled) < len(a.queried) {
 		a.reset() // a new episode with the same strategy value
 	}
@@ -573,8 +573,7 @@ func (b *Bandit) BeginEpisode(ep int) {
 // Act draws obs.K candidates.
 func (b *Bandit) Act(ctx context.Context, obs envs.Observation) ([]int, error) {
 	ep := obs.Episode()
-	q := strategies.Query{Model: obs.Model, Candidates: obs.Candidates, Labeled: obs.Labeled, K: obs.K, RNG: obs.RNG}
-	ctx = envs.WithEpisode(ctx, ep)
+	q := strategies.Query{Model: obs.Model, Candidates: obs.Candidates, Labeled: obs.Labeled, K: obs.K, RNG: obs.RNG, Episode: &ep}
 	if err := b.albl.reward(ctx, q.Model, ep); err != nil {
 		return nil, err
 	}

@@ -179,8 +179,8 @@ func TestALBLDefaultPMin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := strategies.Query{Model: m, Candidates: cands, Labeled: labeled, K: 10, RNG: rand.New(rand.NewPCG(1, 2))}
-		if _, err := a.Select(envs.WithEpisode(context.Background(), ep), q); err != nil {
+		q := strategies.Query{Model: m, Candidates: cands, Labeled: labeled, K: 10, RNG: rand.New(rand.NewPCG(1, 2)), Episode: &ep}
+		if _, err := a.Select(context.Background(), q); err != nil {
 			t.Fatal(err)
 		}
 		pd := a.pending
@@ -258,8 +258,8 @@ func TestALBLOneUpdatePerRound(t *testing.T) {
 					want[i] += pd.pmin / 2 * (rhat + conf/pd.p[i])
 				}
 			}
-			q := strategies.Query{Model: m, Candidates: unl, Labeled: labeled, K: k, RNG: rng, Round: round}
-			sel, err := a.Select(envs.WithEpisode(context.Background(), ep), q)
+			q := strategies.Query{Model: m, Candidates: unl, Labeled: labeled, K: k, RNG: rng, Round: round, Episode: &ep}
+			sel, err := a.Select(context.Background(), q)
 			if err != nil {
 				t.Fatal(err)
 			}

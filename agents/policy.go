@@ -137,10 +137,10 @@ func (p *Policy) Needs() []learner.Capability {
 }
 
 func (p *Policy) features(ctx context.Context, q strategies.Query) (*envs.Features, envs.Episode, error) {
-	ep, ok := envs.EpisodeFrom(ctx)
-	if !ok {
-		return nil, ep, fmt.Errorf("policy: the query carries no episode state (budget, validation accuracy, labels); run it through alrl's runner or agents.Heuristic")
+	if q.Episode == nil {
+		return nil, envs.Episode{}, fmt.Errorf("policy: the query carries no episode state (budget, validation accuracy, labels); run it through alrl's runner or agents.Heuristic")
 	}
+	ep := *q.Episode
 	if n := q.Model.NumClasses(); n != p.pf.NumClasses {
 		return nil, ep, fmt.Errorf("policy file %s was trained for %d classes, but this learner has %d; its class-histogram features do not transfer", p.path, p.pf.NumClasses, n)
 	}
@@ -188,11 +188,10 @@ func (p *Policy) Select(ctx context.Context, q strategies.Query) ([]int, error) 
 		return p.albl.Select(ctx, q)
 	}
 	if p.rank != nil {
-		ep, ok := envs.EpisodeFrom(ctx)
-		if !ok {
+		if q.Episode == nil {
 			return nil, fmt.Errorf("policy: the query carries no episode state (budget, labels); run it through alrl's runner or agents.Heuristic")
 		}
-		return p.rank.Select(ctx, q, ep)
+		return p.rank.Select(ctx, q, *q.Episode)
 	}
 	s, err := p.Score(ctx, q)
 	if err != nil {

@@ -6,28 +6,13 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/alrl/alrl/strategies"
 )
 
-// Episode is the global state of an episode that an agent (or a strategy
-// that needs more than the model, such as a learned policy) may see: budget,
-// round, validation accuracy, and the labels it has paid for.
-type Episode struct {
-	Round      int     // acquisition round about to happen
-	K          int     // labels the next action acquires
-	Budget     int     // total label budget
-	BudgetUsed int     // labels revealed so far
-	InitSize   int     // labels of the initial set
-	ValAcc     float64 // current validation accuracy (NaN without a validation set)
-	// ClassCounts is the labeled class histogram.
-	ClassCounts []int
-	// Labeled and LabeledY are the labeled pool indices (acquisition order) and their revealed labels.
-	Labeled  []int
-	LabeledY []int
-	// Reference holds unlabeled pool indices that density-type features
-	// compare a candidate with: the candidates themselves in the pool-based
-	// env, a random sample of the unlabeled pool in the stream-based env.
-	Reference []int
-}
+// Episode is the global state of an episode (strategies.Episode): the
+// env passes it in each query's Episode field.
+type Episode = strategies.Episode
 
 // Episode returns the observation's global state.
 func (o Observation) Episode() Episode {
@@ -37,21 +22,6 @@ func (o Observation) Episode() Episode {
 	}
 	return Episode{Round: o.Round, K: o.K, Budget: o.Budget, BudgetUsed: o.BudgetUsed, InitSize: o.InitSize,
 		ValAcc: o.ValAcc, ClassCounts: o.ClassCounts, Labeled: o.Labeled, LabeledY: o.LabeledY, Reference: ref}
-}
-
-type episodeKey struct{}
-
-// WithEpisode returns a context that carries the episode state, so that a
-// strategy called through agents.Heuristic (a learned policy, ALBL) can read
-// what its query alone does not hold.
-func WithEpisode(ctx context.Context, ep Episode) context.Context {
-	return context.WithValue(ctx, episodeKey{}, ep)
-}
-
-// EpisodeFrom returns the episode state carried by ctx, if any.
-func EpisodeFrom(ctx context.Context) (Episode, bool) {
-	ep, ok := ctx.Value(episodeKey{}).(Episode)
-	return ep, ok
 }
 
 // Features are the per-candidate feature matrix and the global state vector

@@ -35,6 +35,32 @@ type Query struct {
 	K          int        // how many to choose
 	RNG        *rand.Rand // the run's randomness for this round
 	Round      int        // acquisition round (1 for the first query); 0 when the caller does not say
+	// Episode is the episode's global state when the loop (an RL
+	// environment, alrl's runner) asks; nil when the caller does not say.
+	// Strategies that need more than the model (a learned policy, ALBL)
+	// read it from here.
+	Episode *Episode
+}
+
+// Episode is the global state of an episode that an agent (or a strategy
+// that needs more than the model, such as a learned policy) may see: budget,
+// round, validation accuracy, and the labels it has paid for.
+type Episode struct {
+	Round      int     // acquisition round about to happen
+	K          int     // labels the next action acquires
+	Budget     int     // total label budget
+	BudgetUsed int     // labels revealed so far
+	InitSize   int     // labels of the initial set
+	ValAcc     float64 // current validation accuracy (NaN without a validation set)
+	// ClassCounts is the labeled class histogram.
+	ClassCounts []int
+	// Labeled and LabeledY are the labeled pool indices (acquisition order) and their revealed labels.
+	Labeled  []int
+	LabeledY []int
+	// Reference holds unlabeled pool indices that density-type features
+	// compare a candidate with: the candidates themselves in the pool-based
+	// env, a random sample of the unlabeled pool in the stream-based env.
+	Reference []int
 }
 
 // Strategy chooses K of the candidates.
