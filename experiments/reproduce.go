@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/experiments/provenance"
 )
 
 // RoundCheck compares one round of a rerun with the original run.
@@ -62,7 +62,7 @@ func Reproduce(ctx context.Context, dir, out string, opt Options) (Reproduction,
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return rep, err
 	}
-	p0, perr := ReadProvenance(dir)
+	p0, perr := provenance.Read(dir)
 	if opt.Threads == 0 && perr == nil && len(p0.Sessions) > 0 {
 		// Same intra-op thread count as the original: libtorch's reductions may
 		// differ in the last bits with another.
@@ -83,8 +83,8 @@ func Reproduce(ctx context.Context, dir, out string, opt Options) (Reproduction,
 		}
 	}
 	if perr == nil && len(p0.Sessions) > 0 {
-		if p1, err := ReadProvenance(out); err == nil && len(p1.Sessions) > 0 {
-			rep.Environment = sessionDiffs(p0.Sessions[0], p1.Sessions[0])
+		if p1, err := provenance.Read(out); err == nil && len(p1.Sessions) > 0 {
+			rep.Environment = provenance.Diffs(p0.Sessions[0], p1.Sessions[0])
 		}
 	} else {
 		rep.Environment = []string{"the original run has no provenance.json (made before alrl recorded it)"}
@@ -143,51 +143,6 @@ func countDiff(a, b []int) int {
 		}
 	}
 	return n
-}
-
-func sessionDiffs(a, b Session) []string {
-	var d []string
-	cmp := func(name, x, y string) {
-		if x != y {
-			d = append(d, fmt.Sprintf("%s: %q then, %q now", name, x, y))
-		}
-	}
-	cmp("alrl version", a.Version, b.Version)
-	cmp("commit", a.Commit, b.Commit)
-	cmp("Go", a.GoVersion, b.GoVersion)
-	for _, k := range sortedKeys(a.Modules, b.Modules) {
-		cmp(k, a.Modules[k], b.Modules[k])
-	}
-	for _, k := range sortedKeys(a.Backend, b.Backend) {
-		if _, recorded := a.Backend[k]; !recorded && k != "libtorch" {
-			continue // recorded only since a later alrl
-		}
-		cmp(k, a.Backend[k], b.Backend[k])
-	}
-	cmp("learner", a.Learner, b.Learner)
-	cmp("threads", fmt.Sprint(a.Threads), fmt.Sprint(b.Threads))
-	cmp("host", a.Host, b.Host)
-	cmp("cpu", a.CPU, b.CPU)
-	if a.CPUFlags != "" || a.Microcode != "" { // runs made before alrl recorded them
-		cmp("cpu vector flags", a.CPUFlags, b.CPUFlags)
-		cmp("cpu microcode", a.Microcode, b.Microcode)
-	}
-	cmp("gomaxprocs", fmt.Sprint(a.GOMAXPROCS), fmt.Sprint(b.GOMAXPROCS))
-	cmp("os", a.OS, b.OS)
-	return d
-}
-
-func sortedKeys(ms ...map[string]string) []string {
-	var keys []string
-	for _, m := range ms {
-		for k := range maps.Keys(m) {
-			if !slices.Contains(keys, k) {
-				keys = append(keys, k)
-			}
-		}
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Summary renders the reproduction as text: one line per round.

@@ -14,6 +14,7 @@ import (
 	"github.com/alrl/alrl/agents"
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/experiments/provenance"
 	"github.com/alrl/alrl/internal/atomicfile"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/nas"
@@ -71,7 +72,7 @@ type oneRun struct {
 	answers *Answers // a person's labels (human oracle), else nil
 	stopper *stopTracker
 	tc      trainers.Config
-	session Session
+	session provenance.Session
 
 	// the loop's progress
 	began     time.Time
@@ -200,7 +201,7 @@ func (r *oneRun) build(ctx context.Context) error {
 	if threads == 0 {
 		threads = runtime.NumCPU()
 	}
-	r.session = newSession(r.opt.Version, r.opt.Commit, r.l.Describe(), threads)
+	r.session = provenance.New(r.opt.Version, r.opt.Commit, r.l.Describe(), threads)
 	return nil
 }
 
@@ -239,7 +240,7 @@ func (r *oneRun) start(ctx context.Context) error {
 		r.session.Resumed, r.session.FromRound = true, ck.Env.Round+1
 		r.log.Info("resumed", zap.Int("round", ck.Env.Round), zap.Int("labels", len(ck.Env.Labeled)))
 	}
-	if err := appendSession(r.dir, r.session); err != nil {
+	if err := provenance.Append(r.dir, r.session); err != nil {
 		return err
 	}
 	if r.hasCk {

@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/experiments/provenance"
 	"github.com/alrl/alrl/learner"
 )
 
@@ -219,7 +220,7 @@ func TestResumeKeepsStoppingState(t *testing.T) {
 		t.Errorf("stop points %s vs %s", ja, jb)
 	}
 	// A resumed session is recorded in the provenance.
-	p, err := ReadProvenance(b[0].Dir)
+	p, err := provenance.Read(b[0].Dir)
 	if err != nil || len(p.Sessions) != 2 || !p.Sessions[1].Resumed || p.Sessions[1].FromRound != 3 {
 		t.Errorf("provenance %+v %v", p, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/experiments/provenance"
 	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/nas"
@@ -451,7 +452,7 @@ func TestSweepSkipsFinishedRuns(t *testing.T) {
 		t.Errorf("rerun ran %v, skipped %d", rounds, res.Skipped)
 	}
 	// Provenance records this process.
-	p, err := ReadProvenance(filepath.Join(out, res.Index.Runs[0].Dir))
+	p, err := provenance.Read(filepath.Join(out, res.Index.Runs[0].Dir))
 	if err != nil || len(p.Sessions) != 1 || p.Sessions[0].GoVersion == "" || p.Sessions[0].Threads < 1 || p.Sessions[0].Host == "" {
 		t.Errorf("provenance %+v %v", p, err)
 	}
@@ -511,7 +512,7 @@ func TestSweepSubprocessWorkers(t *testing.T) {
 	if !strings.Contains(string(log), "=== attempt 1") || !strings.Contains(string(log), "refuses to choose") {
 		t.Errorf("worker log:\n%s", log)
 	}
-	p, err := ReadProvenance(filepath.Join(out, res.Index.Runs[0].Dir))
+	p, err := provenance.Read(filepath.Join(out, res.Index.Runs[0].Dir))
 	if err != nil || p.Sessions[0].Threads != 1 {
 		t.Errorf("the worker's thread budget is not recorded: %+v %v", p, err)
 	}

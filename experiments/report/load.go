@@ -21,6 +21,7 @@ import (
 
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/experiments/provenance"
 )
 
 // Run is one finished run read from its folder.
@@ -33,7 +34,7 @@ type Run struct {
 	Strategy string
 	Seed     uint64
 	// Provenance is the run's provenance.json (no sessions when the file is missing).
-	Provenance experiments.Provenance
+	Provenance provenance.File
 	params     map[string]string // flattened config without seeds, out and name
 }
 
@@ -125,7 +126,7 @@ func readRun(dir string) (Run, error) {
 		return Run{}, fmt.Errorf("%s/rounds.jsonl is empty", dir)
 	}
 	r := Run{Dir: dir, Config: cfg, Summary: sum, Records: recs, Strategy: cfg.Strategies[0].ID(), Seed: cfg.Seeds[0]}
-	if r.Provenance, err = experiments.ReadProvenance(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if r.Provenance, err = provenance.Read(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Run{}, err
 	}
 	if r.params, err = flatConfig(cfg); err != nil {

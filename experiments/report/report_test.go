@@ -15,6 +15,7 @@ import (
 
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/experiments/provenance"
 	"github.com/alrl/alrl/experiments/stats"
 	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
@@ -490,17 +491,17 @@ func TestProvenanceBuilds(t *testing.T) {
 	torch := map[string]string{"libtorch": "1.13.0"}
 	tests := []struct {
 		name      string
-		sessions  [][]experiments.Session // per run; nil = no provenance.json
+		sessions  [][]provenance.Session // per run; nil = no provenance.json
 		builds    []BuildRow
 		noteParts []string
 	}{
-		{"one build", [][]experiments.Session{{{Commit: a, Backend: torch}}, {{Commit: a, Backend: torch}, {Commit: a, Backend: torch, Resumed: true}}},
+		{"one build", [][]provenance.Session{{{Commit: a, Backend: torch}}, {{Commit: a, Backend: torch}, {Commit: a, Backend: torch, Resumed: true}}},
 			[]BuildRow{{Commit: "0123456789ab", Backend: "libtorch 1.13.0", Runs: 2, Sessions: 3}}, nil},
 		{"two builds, one run resumed across them",
-			[][]experiments.Session{{{Commit: a, Backend: torch}}, {{Commit: a, Backend: torch}, {Commit: b + "-dirty", Backend: torch, Resumed: true}}, {{Commit: b + "-dirty", Backend: torch}}},
+			[][]provenance.Session{{{Commit: a, Backend: torch}}, {{Commit: a, Backend: torch}, {Commit: b + "-dirty", Backend: torch, Resumed: true}}, {{Commit: b + "-dirty", Backend: torch}}},
 			[]BuildRow{{Commit: "0123456789ab", Backend: "libtorch 1.13.0", Runs: 2, Sessions: 2}, {Commit: "fedcba987654-dirty", Backend: "libtorch 1.13.0", Runs: 2, Sessions: 2}},
 			[]string{"2 builds", "0123456789ab (libtorch 1.13.0)", "fedcba987654-dirty", "1 run(s) were resumed under another build"}},
-		{"a run without provenance", [][]experiments.Session{{{Commit: a}}, nil},
+		{"a run without provenance", [][]provenance.Session{{{Commit: a}}, nil},
 			[]BuildRow{{Commit: "0123456789ab", Runs: 1, Sessions: 1}, {Commit: noProvenance, Runs: 1}}, []string{"2 builds"}},
 	}
 	for _, tc := range tests {
@@ -509,7 +510,7 @@ func TestProvenanceBuilds(t *testing.T) {
 			for i, ss := range tc.sessions {
 				dir := writeRun(t, root, "random", uint64(i+1), 1, []float64{0.5, 0.6, 0.7}, nil, "budget_spent")
 				if ss != nil {
-					j, _ := json.Marshal(experiments.Provenance{Sessions: ss})
+					j, _ := json.Marshal(provenance.File{Sessions: ss})
 					if err := os.WriteFile(filepath.Join(dir, "provenance.json"), j, 0o644); err != nil {
 						t.Fatal(err)
 					}

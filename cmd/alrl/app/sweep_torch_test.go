@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/experiments/provenance"
 	"github.com/alrl/alrl/internal/slurmtest"
 )
 
@@ -230,7 +231,7 @@ func TestSweepKilledForReal(t *testing.T) {
 	resumed := 0
 	dirs, _ := filepath.Glob(filepath.Join(out, "runs", "*"))
 	for _, d := range dirs {
-		p, err := experiments.ReadProvenance(d)
+		p, err := provenance.Read(d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +247,7 @@ func TestSweepKilledForReal(t *testing.T) {
 	}
 	// The resumed run has the numbers of an uninterrupted one.
 	for _, d := range dirs {
-		if p, _ := experiments.ReadProvenance(d); len(p.Sessions) == 2 {
+		if p, _ := provenance.Read(d); len(p.Sessions) == 2 {
 			b, err := exec.Command(bin, "--log-level", "warn", "reproduce", "--out", filepath.Join(t.TempDir(), "again"), d).CombinedOutput()
 			if err != nil || !strings.Contains(string(b), "4 of 4 rounds match") {
 				t.Errorf("reproducing the resumed run: %v\n%s", err, b)
@@ -278,7 +279,7 @@ func TestSweepOnSlurm(t *testing.T) {
 		t.Errorf("%d job logs, want 4", len(logs))
 	}
 	for _, r := range ix.Runs {
-		p, err := experiments.ReadProvenance(filepath.Join(out, r.Dir))
+		p, err := provenance.Read(filepath.Join(out, r.Dir))
 		if err != nil || p.Sessions[0].Threads != 1 || p.Sessions[0].Backend["libtorch"] == "" {
 			t.Errorf("%s provenance %+v %v", r.Dir, p, err)
 		}

@@ -1,23 +1,29 @@
-package experiments
+// Package provenance records, in a run's provenance.json, the software and
+// machine of every process that worked on the run (one Session per start or
+// resume), and names what differs between two of them.
+package provenance
 
 import (
 	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/alrl/alrl/internal/atomicfile"
 	"github.com/alrl/alrl/learner"
 )
 
-// Provenance is what a run records about the software and machine that
+// File is what a run records about the software and machine that
 // produced it, in provenance.json: one Session per start or resume.
-type Provenance struct {
+type File struct {
 	Sessions []Session `json:"sessions"`
 }
 
@@ -48,8 +54,8 @@ type Session struct {
 // keyModules are the dependencies whose versions matter for reproducing numbers.
 var keyModules = []string{"github.com/sugarme/gotch", "gonum.org/v1/gonum", "gonum.org/v1/plot"}
 
-// newSession describes this process.
-func newSession(version, commit, learnerDesc string, threads int) Session {
+// New describes this process.
+func New(version, commit, learnerDesc string, threads int) Session {
 	s := Session{
 		Started: time.Now().UTC(), Version: version, GoVersion: runtime.Version(),
 		Modules: map[string]string{}, Backend: learner.Info(), Learner: learnerDesc, Threads: threads,
@@ -152,9 +158,9 @@ func cpuFlags() (flags, microcode string) {
 	return strings.Join(out, " "), microcode
 }
 
-// ReadProvenance reads a run's provenance.json.
-func ReadProvenance(dir string) (Provenance, error) {
-	var p Provenance
+// Read reads a run's provenance.json.
+func Read(dir string) (File, error) {
+	var p File
 	b, err := os.ReadFile(filepath.Join(dir, "provenance.json"))
 	if err != nil {
 		return p, err
@@ -165,12 +171,63 @@ func ReadProvenance(dir string) (Provenance, error) {
 	return p, nil
 }
 
-// appendSession adds s to the run's provenance.json (written atomically).
-func appendSession(dir string, s Session) error {
-	p, err := ReadProvenance(dir)
+// Append adds s to the run's provenance.json (written atomically).
+func Append(dir string, s Session) error {
+	p, err := Read(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	p.Sessions = append(p.Sessions, s)
-	return writeJSONAtomic(filepath.Join(dir, "provenance.json"), p)
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(filepath.Join(dir, "provenance.json"), append(b, '\n'))
+}
+
+// Diffs names each recorded item that differs between the session a run
+// was made in (a) and another (b), as "item: then, now" lines.
+func Diffs(a, b Session) []string {
+	var d []string
+	cmp := func(name, x, y string) {
+		if x != y {
+			d = append(d, fmt.Sprintf("%s: %q then, %q now", name, x, y))
+		}
+	}
+	cmp("alrl version", a.Version, b.Version)
+	cmp("commit", a.Commit, b.Commit)
+	cmp("Go", a.GoVersion, b.GoVersion)
+	for _, k := range sortedKeys(a.Modules, b.Modules) {
+		cmp(k, a.Modules[k], b.Modules[k])
+	}
+	for _, k := range sortedKeys(a.Backend, b.Backend) {
+		if _, recorded := a.Backend[k]; !recorded && k != "libtorch" {
+			continue // recorded only since a later alrl
+		}
+		cmp(k, a.Backend[k], b.Backend[k])
+	}
+	cmp("learner", a.Learner, b.Learner)
+	cmp("threads", fmt.Sprint(a.Threads), fmt.Sprint(b.Threads))
+	cmp("host", a.Host, b.Host)
+	cmp("cpu", a.CPU, b.CPU)
+	if a.CPUFlags != "" || a.Microcode != "" { // runs made before alrl recorded them
+		cmp("cpu vector flags", a.CPUFlags, b.CPUFlags)
+		cmp("cpu microcode", a.Microcode, b.Microcode)
+	}
+	cmp("gomaxprocs", fmt.Sprint(a.GOMAXPROCS), fmt.Sprint(b.GOMAXPROCS))
+	cmp("os", a.OS, b.OS)
+	return d
+}
+
+func sortedKeys(ms ...map[string]string) []string {
+	var keys []string
+	for _, m := range ms {
+		for k := range maps.Keys(m) {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
