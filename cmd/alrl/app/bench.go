@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alrl/alrl/datasets"
-	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/experiments/bench"
 	"github.com/alrl/alrl/internal/atomicfile"
 )
 
@@ -65,12 +65,12 @@ Examples:
 				return err
 			}
 			defer log.Sync() //nolint:errcheck
-			cfg := experiments.DefaultBench()
+			cfg := bench.Default()
 			if c.Bool("synthetic") {
 				if c.Int("n") < 2 || c.Int("dim") < 1 {
 					return fmt.Errorf("--n must be >= 2 and --dim >= 1")
 				}
-				cfg = experiments.SyntheticBench(c.Int("n"), c.Int("dim"))
+				cfg = bench.Synthetic(c.Int("n"), c.Int("dim"))
 			} else {
 				cfg.Data.Name = c.String("data")
 			}
@@ -94,23 +94,23 @@ Examples:
 			cfg.Timeout, cfg.Seed, cfg.DataDir = c.Duration("timeout"), c.Uint64("seed"), c.String("data-dir")
 			cfg.Options = map[string]map[string]any{}
 			for _, o := range c.StringSlice("opt") {
-				if err := experiments.ParseBenchOption(cfg.Options, o); err != nil {
+				if err := bench.ParseOption(cfg.Options, o); err != nil {
 					return err
 				}
 			}
-			cfg.Progress = func(t experiments.BenchTiming) {
+			cfg.Progress = func(t bench.Timing) {
 				switch {
-				case t.Kind == experiments.BenchCapability:
+				case t.Kind == bench.Capability:
 					log.Info("capability", zap.String("name", t.Name), zap.Int("samples", t.Rows), zap.Int("T", t.T),
 						zap.Float64("seconds", t.Seconds), zap.Float64("per_second", t.PerSecond))
-				case t.Status == experiments.BenchOK:
+				case t.Status == bench.OK:
 					log.Info("strategy", zap.String("name", t.Name), zap.Int("k", t.K), zap.Float64("query_s", t.Seconds),
 						zap.Float64("own_s", t.OwnSeconds), zap.Float64("peak_rss_mib", t.PeakRSSMiB))
 				default:
 					log.Info("strategy "+t.Status, zap.String("name", t.Name), zap.Int("k", t.K), zap.String("why", t.Note))
 				}
 			}
-			res, err := experiments.Bench(c.Context, cfg)
+			res, err := bench.Run(c.Context, cfg)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,7 @@
-package experiments
+// Package bench is the strategy speed harness behind `alrl bench`: each
+// learner capability and each registered strategy timed on one pool, as a
+// table and a CSV.
+package bench
 
 import (
 	"context"
@@ -23,10 +26,10 @@ import (
 	"github.com/alrl/alrl/strategies"
 )
 
-// BenchConfig configures the strategy speed harness (`alrl bench`): one
+// Config configures the strategy speed harness (`alrl bench`): one
 // learner fitted briefly on a few labels, then one query per registered
 // strategy and query size on a large pool.
-type BenchConfig struct {
+type Config struct {
 	Data       datasets.Source           // the data set (mnist, or blobs for the synthetic mode)
 	DataDir    string                    // overrides where data files are read from
 	Pool       int                       // pool size drawn from the training rows; 0 = all of them
@@ -39,26 +42,26 @@ type BenchConfig struct {
 	Seed       uint64                    // seeds the labeled set, the fit and the strategies
 	Timeout    time.Duration             // per query; 0 = none
 	// Progress, if set, receives every timing as soon as it is measured.
-	Progress func(BenchTiming)
+	Progress func(Timing)
 }
 
-// Setting names of BenchTiming.Kind.
+// Setting names of Timing.Kind.
 const (
-	BenchCapability = "capability"
-	BenchStrategy   = "strategy"
+	Capability = "capability"
+	Strategy   = "strategy"
 )
 
-// Statuses of a BenchTiming.
+// Statuses of a Timing.
 const (
-	BenchOK      = "ok"
-	BenchSkipped = "skipped"
-	BenchFailed  = "error"
+	OK      = "ok"
+	Skipped = "skipped"
+	Failed  = "error"
 )
 
-// BenchTiming is one line of the harness's report: the cost of computing
+// Timing is one line of the harness's report: the cost of computing
 // one learner capability over the candidates, or of one strategy's query.
-type BenchTiming struct {
-	Kind string // BenchCapability or BenchStrategy
+type Timing struct {
+	Kind string // Capability or Strategy
 	Name string // capability or strategy name
 	K    int    // query size (strategies)
 	Rows int    // samples scored (capabilities)
@@ -77,8 +80,8 @@ type BenchTiming struct {
 	Note       string   // why a line was skipped or failed
 }
 
-// BenchResult is the whole report.
-type BenchResult struct {
+// Result is the whole report.
+type Result struct {
 	Data       string
 	Pool       int
 	Candidates int
@@ -87,27 +90,27 @@ type BenchResult struct {
 	Threads    int
 	FitSeconds float64
 	BaseRSSMiB float64 // resident memory after loading, fitting and precomputing
-	Timings    []BenchTiming
+	Timings    []Timing
 }
 
-// DefaultBench is `make bench`: the full MNIST training set (60,000) as the
+// Default is `make bench`: the full MNIST training set (60,000) as the
 // pool, the foundation's CNN fitted on 100 labels for 10 short epochs,
 // k = 10 and 100, T = 20.
-func DefaultBench() BenchConfig {
+func Default() Config {
 	l := learner.DefaultConfig()
 	l.Train.Epochs = 10
 	l.Train.Patience = 0
-	return BenchConfig{
+	return Config{
 		Data: datasets.Source{Name: "mnist"}, Labels: 100, Ks: []int{10, 100}, Samples: 20, Learner: l,
 	}
 }
 
-// SyntheticBench is the large-pool setting: n tabular samples of dimension
+// Synthetic is the large-pool setting: n tabular samples of dimension
 // dim in 10 Gaussian blobs, an MLP whose penultimate layer has dim units (so
 // embeddings are n x dim), k = 1,000, timing core-set and BADGE beside
 // entropy, the floor.
-func SyntheticBench(n, dim int) BenchConfig {
-	c := DefaultBench()
+func Synthetic(n, dim int) Config {
+	c := Default()
 	c.Data = datasets.Source{Name: "blobs", N: n, Classes: 10, Dim: dim, Noise: 1}
 	c.Learner.Model = learner.ModelSpec{Name: "mlp", Hidden: []int{dim}, Dropout: 0.5}
 	c.Ks = []int{1000}
@@ -115,8 +118,8 @@ func SyntheticBench(n, dim int) BenchConfig {
 	return c
 }
 
-// ParseBenchOption parses "strategy.option=value" (value in YAML) into opts.
-func ParseBenchOption(opts map[string]map[string]any, s string) error {
+// ParseOption parses "strategy.option=value" (value in YAML) into opts.
+func ParseOption(opts map[string]map[string]any, s string) error {
 	key, val, ok := strings.Cut(s, "=")
 	name, opt, ok2 := strings.Cut(key, ".")
 	if !ok || !ok2 || name == "" || opt == "" {
@@ -138,7 +141,7 @@ func ParseBenchOption(opts map[string]map[string]any, s string) error {
 var samplesOptions = []string{"samples", "T", "t", "mc_samples", "n_samples"}
 
 // benchStrategy builds a strategy with the harness's options.
-func benchStrategy(cfg BenchConfig, name string) (strategies.Strategy, error) {
+func benchStrategy(cfg Config, name string) (strategies.Strategy, error) {
 	info, err := strategies.Lookup(name)
 	if err != nil {
 		return nil, err
@@ -170,7 +173,7 @@ type benchSet struct {
 	tag  string
 }
 
-// Bench runs the harness: it loads the data, fits the learner, computes once
+// Run runs the harness: it loads the data, fits the learner, computes once
 // every capability that the strategies declare (probabilities, MC-dropout
 // samples, embeddings) for the candidates and the labeled set, then times
 // one query per strategy and k on a copy of that cache. A strategy's query
@@ -179,8 +182,8 @@ type benchSet struct {
 // Strategies that cannot be built with their default options, or need what
 // the learner lacks, are reported as skipped; a strategy that fails is
 // reported as an error line and the harness goes on.
-func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
-	var res BenchResult
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	var res Result
 	if len(cfg.Ks) == 0 {
 		return res, fmt.Errorf("bench: no query sizes; give --k, e.g. --k 10,100")
 	}
@@ -201,7 +204,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 			return res, fmt.Errorf("bench: options given for %q, which is not among the strategies timed (%s)", name, strings.Join(names, ", "))
 		}
 	}
-	emit := func(t BenchTiming) {
+	emit := func(t Timing) {
 		res.Timings = append(res.Timings, t)
 		if cfg.Progress != nil {
 			cfg.Progress(t)
@@ -324,8 +327,8 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 			secs := time.Since(t0).Seconds()
 			sets = append(sets, benchSet{c: c, t: t, idx: set.idx, secs: secs, tag: set.tag})
 			if set.tag == "candidates" {
-				emit(BenchTiming{Kind: BenchCapability, Name: string(c), Rows: len(set.idx), T: t, Seconds: secs,
-					PerSecond: float64(len(set.idx)) / secs, PeakRSSMiB: math.NaN(), Status: BenchOK})
+				emit(Timing{Kind: Capability, Name: string(c), Rows: len(set.idx), T: t, Seconds: secs,
+					PerSecond: float64(len(set.idx)) / secs, PeakRSSMiB: math.NaN(), Status: OK})
 			}
 		}
 	}
@@ -338,12 +341,12 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			tm := BenchTiming{Kind: BenchStrategy, Name: e.name, K: k, PeakRSSMiB: math.NaN()}
+			tm := Timing{Kind: Strategy, Name: e.name, K: k, PeakRSSMiB: math.NaN()}
 			switch {
 			case e.skip != "":
-				tm.Status, tm.Note = BenchSkipped, e.skip
+				tm.Status, tm.Note = Skipped, e.skip
 			case k > len(cands):
-				tm.Status, tm.Note = BenchSkipped, fmt.Sprintf("k = %d is more than the %d candidates", k, len(cands))
+				tm.Status, tm.Note = Skipped, fmt.Sprintf("k = %d is more than the %d candidates", k, len(cands))
 			default:
 				benchQuery(ctx, cfg, e.s, base, sets, cands, labeled, k, &tm)
 			}
@@ -354,7 +357,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 }
 
 // benchQuery times one query of s and fills tm.
-func benchQuery(ctx context.Context, cfg BenchConfig, s strategies.Strategy, base *learner.Memo, sets []benchSet, cands, labeled []int, k int, tm *BenchTiming) {
+func benchQuery(ctx context.Context, cfg Config, s strategies.Strategy, base *learner.Memo, sets []benchSet, cands, labeled []int, k int, tm *Timing) {
 	memo := base.Clone()
 	q := strategies.Query{Model: memo, Candidates: cands, Labeled: labeled, K: k,
 		RNG: envs.RNG(cfg.Seed, 1, "bench/"+tm.Name), Round: 1}
@@ -376,20 +379,20 @@ func benchQuery(ctx context.Context, cfg BenchConfig, s strategies.Strategy, bas
 	}
 	switch {
 	case err != nil && learner.IsCapabilityError(err):
-		tm.Status, tm.Note = BenchSkipped, err.Error()
+		tm.Status, tm.Note = Skipped, err.Error()
 		return
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		tm.Status, tm.Note = BenchFailed, fmt.Sprintf("no answer within --timeout %v", cfg.Timeout)
+		tm.Status, tm.Note = Failed, fmt.Sprintf("no answer within --timeout %v", cfg.Timeout)
 		return
 	case err != nil:
-		tm.Status, tm.Note = BenchFailed, err.Error()
+		tm.Status, tm.Note = Failed, err.Error()
 		return
 	}
 	if err := q.CheckSelection(sel); err != nil {
-		tm.Status, tm.Note = BenchFailed, "invalid selection: "+err.Error()
+		tm.Status, tm.Note = Failed, "invalid selection: "+err.Error()
 		return
 	}
-	tm.Status = BenchOK
+	tm.Status = OK
 	tm.OwnSeconds = own
 	tm.Seconds = own
 	for _, set := range sets {
@@ -402,13 +405,13 @@ func benchQuery(ctx context.Context, cfg BenchConfig, s strategies.Strategy, bas
 }
 
 // WriteTable prints the report as aligned text.
-func (r BenchResult) WriteTable(w io.Writer) error {
+func (r Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "data %s: pool %d (%d candidates, %d labeled); learner %s; %d threads; fit %.1f s; RSS after precomputing %s MiB\n\n",
 		r.Data, r.Pool, r.Candidates, r.Labeled, r.Learner, r.Threads, r.FitSeconds, fmtMiB(r.BaseRSSMiB))
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "capability\tsamples\tT\tseconds\tsamples/s\t")
 	for _, t := range r.Timings {
-		if t.Kind != BenchCapability {
+		if t.Kind != Capability {
 			continue
 		}
 		tt := "-"
@@ -424,10 +427,10 @@ func (r BenchResult) WriteTable(w io.Writer) error {
 	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "strategy\tk\tquery s\town s\tpeak RSS MiB\tuses / note")
 	for _, t := range r.Timings {
-		if t.Kind != BenchStrategy {
+		if t.Kind != Strategy {
 			continue
 		}
-		if t.Status != BenchOK {
+		if t.Status != OK {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t\t\t%s\n", t.Name, t.K, t.Status, t.Note)
 			continue
 		}
@@ -448,7 +451,7 @@ func fmtMiB(v float64) string {
 }
 
 // WriteCSV writes one row per timing.
-func (r BenchResult) WriteCSV(w io.Writer) error {
+func (r Result) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	f := func(v float64) string {
 		if math.IsNaN(v) {

@@ -1,4 +1,4 @@
-package experiments
+package bench
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/strategies"
 )
@@ -50,7 +51,18 @@ func (b benchFunc) Select(ctx context.Context, q strategies.Query) ([]int, error
 	return b.f(ctx, q)
 }
 
+// needsLastLayer needs a capability the test learner lacks.
+type needsLastLayer struct{ strategies.Random }
+
+func (needsLastLayer) Name() string { return "test_needs_last_layer" }
+func (needsLastLayer) Needs() []learner.Capability {
+	return []learner.Capability{learner.CapLastLayer}
+}
+
 func init() {
+	learner.RegisterBackend("testcentroid", "test", testlearner.Factory)
+	strategies.Register(strategies.Info{Name: "test_needs_last_layer", Description: "needs last-layer weights",
+		New: func(strategies.Options) (strategies.Strategy, error) { return needsLastLayer{}, nil }})
 	strategies.Register(strategies.Info{Name: "test_bench_mc", Description: "test: needs MC samples",
 		Options: []strategies.Option{{Name: "samples", Default: 5, Doc: "T"}},
 		New: func(o strategies.Options) (strategies.Strategy, error) {
@@ -84,8 +96,8 @@ func init() {
 	}
 }
 
-func benchTestConfig() BenchConfig {
-	c := DefaultBench()
+func benchTestConfig() Config {
+	c := Default()
 	c.Data = datasets.Source{Name: "blobs", N: 200, Classes: 3, Dim: 4}
 	c.Learner.Backend = "testcentroid"
 	c.Learner.Model = learner.ModelSpec{Name: "mlp"}
@@ -99,23 +111,23 @@ func benchTestConfig() BenchConfig {
 	return c
 }
 
-func findTiming(r BenchResult, kind, name string, k int) (BenchTiming, bool) {
+func findTiming(r Result, kind, name string, k int) (Timing, bool) {
 	for _, t := range r.Timings {
 		if t.Kind == kind && t.Name == name && t.K == k {
 			return t, true
 		}
 	}
-	return BenchTiming{}, false
+	return Timing{}, false
 }
 
 func TestBenchHarness(t *testing.T) {
 	cfg := benchTestConfig()
 	var progress []string
-	cfg.Progress = func(t BenchTiming) { progress = append(progress, t.Name) }
+	cfg.Progress = func(t Timing) { progress = append(progress, t.Name) }
 	benchMu.Lock()
 	benchMCGot = nil
 	benchMu.Unlock()
-	res, err := Bench(context.Background(), cfg)
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,14 +139,14 @@ func TestBenchHarness(t *testing.T) {
 	}
 	// Capabilities: probabilities and MC samples (T = 7) are precomputed for
 	// the candidates; nothing needs embeddings.
-	probs, ok := findTiming(res, BenchCapability, string(learner.CapProbs), 0)
+	probs, ok := findTiming(res, Capability, string(learner.CapProbs), 0)
 	if !ok || probs.Rows != 140 || !(probs.Seconds > 0) || math.Abs(probs.PerSecond-140/probs.Seconds) > 1e-6 {
 		t.Errorf("probabilities line: %+v", probs)
 	}
-	if mc, ok := findTiming(res, BenchCapability, string(learner.CapMCDropout), 0); !ok || mc.T != 7 || mc.Rows != 140 {
+	if mc, ok := findTiming(res, Capability, string(learner.CapMCDropout), 0); !ok || mc.T != 7 || mc.Rows != 140 {
 		t.Errorf("mc_dropout line: %+v, %v", mc, ok)
 	}
-	if _, ok := findTiming(res, BenchCapability, string(learner.CapEmbeddings), 0); ok {
+	if _, ok := findTiming(res, Capability, string(learner.CapEmbeddings), 0); ok {
 		t.Error("embeddings were precomputed although no strategy needs them")
 	}
 	benchMu.Lock()
@@ -150,19 +162,19 @@ func TestBenchHarness(t *testing.T) {
 		note   string
 		uses   []string
 	}{
-		{"entropy", 2, BenchOK, "", []string{"probabilities(candidates)"}},
-		{"entropy", 5, BenchOK, "", []string{"probabilities(candidates)"}},
-		{"random", 5, BenchOK, "", nil},
-		{"test_bench_mc", 2, BenchOK, "", []string{"probabilities(candidates)", "mc_dropout(candidates)"}},
-		{"entropy", 500, BenchSkipped, "more than the 140 candidates", nil},
-		{"test_needs_last_layer", 2, BenchSkipped, "last_layer_weights", nil},
-		{"prefilter", 2, BenchSkipped, "needs options: options.first: missing", nil},
-		{"test_bench_fail", 2, BenchFailed, "kaboom", nil},
-		{"test_bench_dup", 5, BenchFailed, "invalid selection", nil},
-		{"test_bench_slow", 2, BenchFailed, "--timeout 300ms", nil},
+		{"entropy", 2, OK, "", []string{"probabilities(candidates)"}},
+		{"entropy", 5, OK, "", []string{"probabilities(candidates)"}},
+		{"random", 5, OK, "", nil},
+		{"test_bench_mc", 2, OK, "", []string{"probabilities(candidates)", "mc_dropout(candidates)"}},
+		{"entropy", 500, Skipped, "more than the 140 candidates", nil},
+		{"test_needs_last_layer", 2, Skipped, "last_layer_weights", nil},
+		{"prefilter", 2, Skipped, "needs options: options.first: missing", nil},
+		{"test_bench_fail", 2, Failed, "kaboom", nil},
+		{"test_bench_dup", 5, Failed, "invalid selection", nil},
+		{"test_bench_slow", 2, Failed, "--timeout 300ms", nil},
 	}
 	for _, tc := range tests {
-		tm, ok := findTiming(res, BenchStrategy, tc.name, tc.k)
+		tm, ok := findTiming(res, Strategy, tc.name, tc.k)
 		if !ok {
 			t.Errorf("no line for %s k=%d", tc.name, tc.k)
 			continue
@@ -170,13 +182,13 @@ func TestBenchHarness(t *testing.T) {
 		if tm.Status != tc.status || !strings.Contains(tm.Note, tc.note) || !slices.Equal(tm.Uses, tc.uses) {
 			t.Errorf("%s k=%d: status %q note %q uses %v; want %q, %q, %v", tc.name, tc.k, tm.Status, tm.Note, tm.Uses, tc.status, tc.note, tc.uses)
 		}
-		if tm.Status != BenchOK {
+		if tm.Status != OK {
 			continue
 		}
 		// Query time = own time + the precomputed capabilities it used.
 		want := tm.OwnSeconds
 		for _, c := range res.Timings {
-			if c.Kind == BenchCapability && slices.Contains(tm.Uses, c.Name+"(candidates)") {
+			if c.Kind == Capability && slices.Contains(tm.Uses, c.Name+"(candidates)") {
 				want += c.Seconds
 			}
 		}
@@ -208,7 +220,7 @@ func TestBenchHarness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1+len(res.Timings) || rows[0][0] != "kind" || rows[1][0] != BenchCapability {
+	if len(rows) != 1+len(res.Timings) || rows[0][0] != "kind" || rows[1][0] != Capability {
 		t.Errorf("CSV has %d rows, header %v", len(rows), rows[0])
 	}
 }
@@ -216,22 +228,22 @@ func TestBenchHarness(t *testing.T) {
 func TestBenchConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(*BenchConfig)
+		edit func(*Config)
 		want string
 	}{
-		{"no k", func(c *BenchConfig) { c.Ks = nil }, "no query sizes"},
-		{"k zero", func(c *BenchConfig) { c.Ks = []int{0} }, "must be >= 1"},
-		{"labels fill the pool", func(c *BenchConfig) { c.Labels = 150 }, "leaves no candidates"},
-		{"pool too large", func(c *BenchConfig) { c.Pool = 10000 }, "larger than the 200"},
-		{"options for an untimed strategy", func(c *BenchConfig) { c.Options = map[string]map[string]any{"margin": {"x": 1}} }, `"margin"`},
-		{"unknown data", func(c *BenchConfig) { c.Data.Name = "cifar" }, "cifar"},
+		{"no k", func(c *Config) { c.Ks = nil }, "no query sizes"},
+		{"k zero", func(c *Config) { c.Ks = []int{0} }, "must be >= 1"},
+		{"labels fill the pool", func(c *Config) { c.Labels = 150 }, "leaves no candidates"},
+		{"pool too large", func(c *Config) { c.Pool = 10000 }, "larger than the 200"},
+		{"options for an untimed strategy", func(c *Config) { c.Options = map[string]map[string]any{"margin": {"x": 1}} }, `"margin"`},
+		{"unknown data", func(c *Config) { c.Data.Name = "cifar" }, "cifar"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := benchTestConfig()
 			c.Strategies = []string{"entropy"}
 			tc.edit(&c)
-			_, err := Bench(context.Background(), c)
+			_, err := Run(context.Background(), c)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want %q", err, tc.want)
 			}
@@ -242,7 +254,7 @@ func TestBenchConfigErrors(t *testing.T) {
 func TestParseBenchOption(t *testing.T) {
 	opts := map[string]map[string]any{}
 	for _, s := range []string{"bald.samples=50", "prefilter.first={name: entropy}", "exec.command=[python3, p.py]"} {
-		if err := ParseBenchOption(opts, s); err != nil {
+		if err := ParseOption(opts, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -256,8 +268,8 @@ func TestParseBenchOption(t *testing.T) {
 		t.Errorf("exec.command = %#v", opts["exec"]["command"])
 	}
 	for _, bad := range []string{"samples=3", "bald=3", ".x=1", "bald.samples", "bald.samples=[1,"} {
-		if err := ParseBenchOption(opts, bad); err == nil {
-			t.Errorf("ParseBenchOption(%q) succeeded", bad)
+		if err := ParseOption(opts, bad); err == nil {
+			t.Errorf("ParseOption(%q) succeeded", bad)
 		}
 	}
 }
@@ -268,16 +280,16 @@ func TestBenchWithOptionsBuildsComposite(t *testing.T) {
 	c.Ks = []int{3}
 	c.Options = map[string]map[string]any{}
 	for _, s := range []string{"prefilter.first=entropy", "prefilter.then=margin", "prefilter.keep=20"} {
-		if err := ParseBenchOption(c.Options, s); err != nil {
+		if err := ParseOption(c.Options, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res, err := Bench(context.Background(), c)
+	res, err := Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm, ok := findTiming(res, BenchStrategy, "prefilter", 3)
-	if !ok || tm.Status != BenchOK {
+	tm, ok := findTiming(res, Strategy, "prefilter", 3)
+	if !ok || tm.Status != OK {
 		t.Errorf("prefilter with options: %+v", tm)
 	}
 }
