@@ -273,6 +273,21 @@ func DecodeConfig(name string, data []byte) (Config, error) {
 	return cfg, nil
 }
 
+// DecodeDoc decodes a parsed config document strictly over the defaults
+// (optional sections that it names start from their own defaults) and
+// validates it.
+func DecodeDoc(doc *yaml.Node) (Config, error) {
+	cfg := Default()
+	presetSections(doc, &cfg)
+	if err := strictyaml.Decode(doc, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
 // Oracle names: labels from the data set, or from a person through files.
 const (
 	OracleData = "data"

@@ -17,7 +17,7 @@ import (
 // naming the holder, and writes nothing.
 func TestRunLocksItsFolder(t *testing.T) {
 	cfg := runTestConfig(t)
-	unlock, err := lockDir(cfg.Out, "experiment")
+	unlock, err := LockDir(cfg.Out, "experiment")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output folder: %w", err)
 	}
-	unlock, err := lockDir(cfg.Out, "experiment")
+	unlock, err := LockDir(cfg.Out, "experiment")
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config, opt Options) ([]RunResult, error) {
 				cache[seed] = data
 			}
 			learner.Report(ctx, "run", len(results), len(cfg.Seeds)*len(cfg.Strategies))
-			r, err := runOne(ctx, runConfig(cfg, sc, seed), RunDir(cfg.Out, sc, seed), data, opt, log)
+			r, err := runOne(ctx, RunConfig(cfg, sc, seed), RunDir(cfg.Out, sc, seed), data, opt, log)
 			if err != nil {
 				return results, fmt.Errorf("run %s: %w", RunDir(cfg.Out, sc, seed), err)
 			}
@@ -112,8 +112,8 @@ func isSynthetic(name string) bool {
 	return n == "blobs" || n == "moons"
 }
 
-// runConfig is the resolved config of one run: one strategy, one seed.
-func runConfig(cfg Config, sc StrategyConfig, seed uint64) Config {
+// RunConfig is the resolved config of one run: one strategy, one seed.
+func RunConfig(cfg Config, sc StrategyConfig, seed uint64) Config {
 	c := cfg
 	c.Seeds = []uint64{seed}
 	c.Strategies = []StrategyConfig{sc}

@@ -17,6 +17,7 @@ import (
 	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/experiments/provenance"
 	"github.com/alrl/alrl/experiments/stats"
+	"github.com/alrl/alrl/experiments/sweep"
 	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/nas"
@@ -282,11 +283,11 @@ stopping:
 	sw := filepath.Join(dir, "sweep.yaml")
 	out := filepath.Join(dir, "out")
 	os.WriteFile(sw, []byte("name: tiny\nbase: base.yaml\nout: "+out+"\naxes:\n  - grid: {strategy: [random, entropy, margin], seed: [1, 2, 3]}\n"), 0o644)
-	s, err := experiments.LoadSweep(sw, nil)
+	s, err := sweep.Load(sw, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := experiments.RunSweep(context.Background(), s, out, experiments.SweepOptions{Executor: &experiments.Local{Parallel: 2}}); err != nil {
+	if _, err := sweep.Execute(context.Background(), s, out, sweep.Options{Executor: &sweep.Local{Parallel: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	runs, _, err := Load(out)

@@ -15,6 +15,7 @@ import (
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/experiments/report"
+	"github.com/alrl/alrl/experiments/sweep"
 )
 
 func sweepCmd() *cli.Command {
@@ -52,7 +53,7 @@ Examples:
 				return err
 			}
 			defer log.Sync() //nolint:errcheck
-			s, err := experiments.LoadSweep(c.String("config"), c.StringSlice("set"))
+			s, err := sweep.Load(c.String("config"), c.StringSlice("set"))
 			if err != nil {
 				return err
 			}
@@ -97,10 +98,10 @@ Examples:
 			if d := c.String("data-dir"); d != "" {
 				worker = append(worker, "--data-dir", d)
 			}
-			var ex experiments.Executor
+			var ex sweep.Executor
 			switch c.String("executor") {
 			case "local":
-				l := &experiments.Local{Parallel: s.Config.Local.Parallel, Threads: s.Config.Local.Threads, Command: worker,
+				l := &sweep.Local{Parallel: s.Config.Local.Parallel, Threads: s.Config.Local.Threads, Command: worker,
 					Options: experiments.Options{DataDir: c.String("data-dir"), Log: log, Version: Version, Commit: Commit}}
 				if c.IsSet("parallel") {
 					l.Parallel = c.Int("parallel")
@@ -120,9 +121,9 @@ Examples:
 				log.Info("local executor", zap.Int("parallel", max(l.Parallel, 1)), zap.Int("threads_per_run", l.ThreadsPerRun()))
 				ex = l
 			case "slurm":
-				ex = &experiments.Slurm{Config: s.Config.Slurm, Dir: absOut, Sweep: s.Config.Name, Command: s.Config.Slurm.Command, Log: log}
+				ex = &sweep.Slurm{Config: s.Config.Slurm, Dir: absOut, Sweep: s.Config.Name, Command: s.Config.Slurm.Command, Log: log}
 				if len(s.Config.Slurm.Command) == 0 {
-					ex.(*experiments.Slurm).Command = worker
+					ex.(*sweep.Slurm).Command = worker
 				}
 			default:
 				return fmt.Errorf("--executor: %q is not local or slurm", c.String("executor"))
@@ -133,17 +134,17 @@ Examples:
 			}
 			start := time.Now()
 			counter := newSweepCounter(len(s.Runs), finishedRuns(out, s.Runs), start)
-			res, err := experiments.RunSweep(c.Context, s, out, experiments.SweepOptions{
+			res, err := sweep.Execute(c.Context, s, out, sweep.Options{
 				Executor: ex, Retries: retries, Log: log,
-				OnChange: func(r experiments.RunStatus) {
-					if r.Status == experiments.StatusDone || r.Status == experiments.StatusFailed {
+				OnChange: func(r sweep.RunStatus) {
+					if r.Status == sweep.StatusDone || r.Status == sweep.StatusFailed {
 						fmt.Fprintf(c.App.Writer, "%-7s %s (%.0f s) %s\n", r.Status, filepath.Join(out, r.Dir), r.Seconds, counter.add(time.Now()))
 					}
 				},
 			})
 			fmt.Fprintf(c.App.Writer, "sweep %s: %d done (%d already before), %d failed, %d runs, %.0f s; index %s\n", s.Config.Name,
-				res.Index.Counts[experiments.StatusDone], res.Skipped, len(res.Failed), len(s.Runs), time.Since(start).Seconds(), experiments.SweepIndexPath(out))
-			if c.Bool("report") && res.Index.Counts[experiments.StatusDone] > 0 {
+				res.Index.Counts[sweep.StatusDone], res.Skipped, len(res.Failed), len(s.Runs), time.Since(start).Seconds(), sweep.IndexPath(out))
+			if c.Bool("report") && res.Index.Counts[sweep.StatusDone] > 0 {
 				dir := filepath.Join(out, "report")
 				// This sweep's runs only: OUT/runs may hold runs of an earlier version of the sweep.
 				var runDirs []string
@@ -177,7 +178,7 @@ func sweepTaskCmd() *cli.Command {
 				return err
 			}
 			defer log.Sync() //nolint:errcheck
-			_, err = experiments.RunTask(c.Context, c.String("dir"), c.Int("attempt"),
+			_, err = sweep.RunTask(c.Context, c.String("dir"), c.Int("attempt"),
 				experiments.Options{DataDir: c.String("data-dir"), Threads: c.Int("threads"), Log: log, Version: Version, Commit: Commit})
 			return err
 		},
@@ -311,7 +312,7 @@ Example:
 }
 
 // finishedRuns counts the runs of a sweep that have a summary already.
-func finishedRuns(out string, runs []experiments.SweepRun) int {
+func finishedRuns(out string, runs []sweep.Run) int {
 	n := 0
 	for _, r := range runs {
 		if _, err := experiments.ReadSummary(filepath.Join(out, r.Dir)); err == nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/experiments/provenance"
+	"github.com/alrl/alrl/experiments/sweep"
 	"github.com/alrl/alrl/internal/slurmtest"
 )
 
@@ -58,38 +59,38 @@ stopping:
 
 // writeMoonsSweep writes a sweep over moonsBase; axes (and any other
 // top-level sweep keys) follow "axes:".
-func writeMoonsSweep(t *testing.T, axes string) (sweep, out string) {
+func writeMoonsSweep(t *testing.T, axes string) (sweepFile, out string) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "base.yaml"), []byte(moonsBase), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out = filepath.Join(dir, "out")
-	sweep = filepath.Join(dir, "sweep.yaml")
+	sweepFile = filepath.Join(dir, "sweep.yaml")
 	text := "name: moons-sweep\nbase: base.yaml\nout: " + out + "\naxes:\n" + axes
-	if err := os.WriteFile(sweep, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(sweepFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return sweep, out
+	return sweepFile, out
 }
 
 func TestSweepReportReproduce(t *testing.T) {
-	sweep, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy], seed: [1, 2]}\n")
+	sweepFile, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy], seed: [1, 2]}\n")
 	// --set values are YAML, commas included.
 	one, _ := writeMoonsSweep(t, "  - grid: {strategy: [random]}\n")
 	stdout, err := runCLI(t, "sweep", "-c", one, "--dry-run", "--set", "seeds=[7,8]")
 	if err != nil || strings.Count(stdout, "to run") != 2 || !strings.Contains(stdout, "random-seed8") {
 		t.Fatalf("dry run with --set seeds=[7,8]: %v\n%s", err, stdout)
 	}
-	stdout, err = runCLI(t, "sweep", "-c", sweep, "--in-process", "-j", "2", "--threads", "1", "--dry-run")
+	stdout, err = runCLI(t, "sweep", "-c", sweepFile, "--in-process", "-j", "2", "--threads", "1", "--dry-run")
 	if err != nil || strings.Count(stdout, "to run") != 4 {
 		t.Fatalf("dry run: %v\n%s", err, stdout)
 	}
 	// In process, runs go one at a time (libtorch's generator is process-wide).
-	if _, err := runCLI(t, "sweep", "-c", sweep, "--in-process", "-j", "2"); err == nil || !strings.Contains(err.Error(), "process-wide") {
+	if _, err := runCLI(t, "sweep", "-c", sweepFile, "--in-process", "-j", "2"); err == nil || !strings.Contains(err.Error(), "process-wide") {
 		t.Errorf("--in-process -j 2: %v", err)
 	}
-	stdout, err = runCLI(t, "sweep", "-c", sweep, "--in-process", "-j", "1", "--threads", "1")
+	stdout, err = runCLI(t, "sweep", "-c", sweepFile, "--in-process", "-j", "1", "--threads", "1")
 	if err != nil {
 		t.Fatalf("sweep: %v\n%s", err, stdout)
 	}
@@ -108,7 +109,7 @@ func TestSweepReportReproduce(t *testing.T) {
 		}
 	}
 	// Rerun: nothing left to do.
-	if stdout, err = runCLI(t, "sweep", "-c", sweep, "--in-process", "--report=false"); err != nil || !strings.Contains(stdout, "(4 already before)") {
+	if stdout, err = runCLI(t, "sweep", "-c", sweepFile, "--in-process", "--report=false"); err != nil || !strings.Contains(stdout, "(4 already before)") {
 		t.Errorf("rerun: %v\n%s", err, stdout)
 	}
 	// report on the runs folder, elsewhere, with options.
@@ -126,7 +127,7 @@ func TestSweepReportReproduce(t *testing.T) {
 		t.Errorf("option after the folders: %v", err)
 	}
 	// reproduce one run: every round matches.
-	ix, err := experiments.ReadSweepIndex(out)
+	ix, err := sweep.ReadIndex(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +141,13 @@ func TestSweepReportReproduce(t *testing.T) {
 }
 
 func TestSweepRejectsBadInput(t *testing.T) {
-	sweep, _ := writeMoonsSweep(t, "  - grid: {strategy: [random, bald_not_registered]}\n")
-	_, err := runCLI(t, "sweep", "-c", sweep)
+	sweepFile, _ := writeMoonsSweep(t, "  - grid: {strategy: [random, bald_not_registered]}\n")
+	_, err := runCLI(t, "sweep", "-c", sweepFile)
 	if err == nil || !strings.Contains(err.Error(), `"bald_not_registered"`) || !strings.Contains(err.Error(), "strategy=bald_not_registered") {
 		t.Errorf("unknown strategy: %v", err)
 	}
-	sweep, _ = writeMoonsSweep(t, "  - grid: {strategy: [random]}\n")
-	if _, err := runCLI(t, "sweep", "-c", sweep, "--executor", "cloud"); err == nil || !strings.Contains(err.Error(), "local or slurm") {
+	sweepFile, _ = writeMoonsSweep(t, "  - grid: {strategy: [random]}\n")
+	if _, err := runCLI(t, "sweep", "-c", sweepFile, "--executor", "cloud"); err == nil || !strings.Contains(err.Error(), "local or slurm") {
 		t.Errorf("unknown executor: %v", err)
 	}
 }
@@ -159,9 +160,9 @@ func TestSweepKilledForReal(t *testing.T) {
 	// ALRL_TEST_CLI is set, see TestMain; its workers inherit the variable.
 	bin := os.Args[0]
 	t.Setenv(cliEnv, "1")
-	sweep, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy, margin], seed: [3]}\n")
+	sweepFile, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy, margin], seed: [3]}\n")
 	t0 := time.Now()
-	cmd := exec.Command(bin, "--log-level", "warn", "sweep", "-c", sweep, "-j", "1", "--threads", "1")
+	cmd := exec.Command(bin, "--log-level", "warn", "sweep", "-c", sweepFile, "-j", "1", "--threads", "1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestSweepKilledForReal(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	for s, tm := range stat() {
 		if !tm.Equal(m0[s]) {
-			t.Errorf("%s still changes after the sweep was killed: an orphaned worker", s)
+			t.Errorf("%s still changes after the sweepFile was killed: an orphaned worker", s)
 		}
 	}
 	if len(before) == 3 {
@@ -213,7 +214,7 @@ func TestSweepKilledForReal(t *testing.T) {
 	}
 
 	t0 = time.Now()
-	rerun := exec.Command(bin, "--log-level", "warn", "sweep", "-c", sweep, "-j", "1", "--threads", "1")
+	rerun := exec.Command(bin, "--log-level", "warn", "sweep", "-c", sweepFile, "-j", "1", "--threads", "1")
 	stdout, err := rerun.CombinedOutput()
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, stdout)
@@ -262,16 +263,16 @@ func TestSweepKilledForReal(t *testing.T) {
 func TestSweepOnSlurm(t *testing.T) {
 	slurmtest.Start(t)
 	t.Setenv(cliEnv, "1") // sbatch exports the environment to the jobs
-	sweep, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy], seed: [1, 2]}\nslurm: {cpus: 1, mem: 200M, time: \"10\", poll: 200ms}\n")
-	stdout, err := runCLI(t, "sweep", "-c", sweep, "--executor", "slurm")
+	sweepFile, out := writeMoonsSweep(t, "  - grid: {strategy: [random, entropy], seed: [1, 2]}\nslurm: {cpus: 1, mem: 200M, time: \"10\", poll: 200ms}\n")
+	stdout, err := runCLI(t, "sweep", "-c", sweepFile, "--executor", "slurm")
 	if err != nil {
 		t.Fatalf("sweep on slurm: %v\n%s", err, stdout)
 	}
 	if !strings.Contains(stdout, "4 done (0 already before), 0 failed") {
 		t.Errorf("output:\n%s", stdout)
 	}
-	ix, err := experiments.ReadSweepIndex(out)
-	if err != nil || ix.Executor != "slurm" || ix.Counts[experiments.StatusDone] != 4 {
+	ix, err := sweep.ReadIndex(out)
+	if err != nil || ix.Executor != "slurm" || ix.Counts[sweep.StatusDone] != 4 {
 		t.Fatalf("index %+v %v", ix.Counts, err)
 	}
 	logs, _ := filepath.Glob(filepath.Join(out, "slurm", "*_*.out"))

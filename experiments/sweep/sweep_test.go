@@ -1,4 +1,4 @@
-package experiments
+package sweep
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/experiments/provenance"
 	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
@@ -69,15 +70,15 @@ func TestMain(m *testing.M) {
 			threads := fs.Int("threads", 1, "")
 			attempt := fs.Int("attempt", 1, "")
 			_ = fs.Parse(os.Args[2:])
-			if _, err := RunTask(context.Background(), *dir, *attempt, Options{Threads: *threads}); err != nil {
+			if _, err := RunTask(context.Background(), *dir, *attempt, experiments.Options{Threads: *threads}); err != nil {
 				fmt.Fprintln(os.Stderr, "alrl:", err)
 				os.Exit(1)
 			}
 			os.Exit(0)
 		case "sweep-helper":
-			s, err := LoadSweep(os.Args[2], nil)
+			s, err := Load(os.Args[2], nil)
 			if err == nil {
-				_, err = RunSweep(context.Background(), s, s.Config.Out, SweepOptions{Executor: &Local{Parallel: 1}})
+				_, err = Execute(context.Background(), s, s.Config.Out, Options{Executor: &Local{Parallel: 1}})
 			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "alrl:", err)
@@ -117,7 +118,7 @@ func writeSweep(t *testing.T, sweep string) (path, out string) {
 }
 
 // runKey describes a run for comparisons: strategy, seed and params.
-func runKey(r SweepRun) string {
+func runKey(r Run) string {
 	return fmt.Sprintf("%s/%d/%s", r.Strategy, r.Seed, describeParams(r.Params))
 }
 
@@ -127,7 +128,7 @@ func TestSweepAxisExpansion(t *testing.T) {
 		sweep string
 		sets  []string
 		want  []string // runKey of every run, in order
-		check func(t *testing.T, runs []SweepRun)
+		check func(t *testing.T, runs []Run)
 	}{
 		{"no axes: the base's strategies x seeds", "base: base.yaml\nconfig: {seeds: [1, 2]}", nil,
 			[]string{"entropy/1/", "random/1/", "entropy/2/", "random/2/"}, nil},
@@ -135,14 +136,14 @@ func TestSweepAxisExpansion(t *testing.T) {
 			[]string{"random/3/", "random/4/", "random/5/", "margin/3/", "margin/4/", "margin/5/"}, nil},
 		{"zip advances together", "base: base.yaml\nconfig: {strategies: [{name: random}]}\naxes:\n  - zip: {al.k: [2, 4], al.budget: [14, 22]}", nil,
 			[]string{"random/1/al.k=2 al.budget=14", "random/1/al.k=4 al.budget=22"},
-			func(t *testing.T, runs []SweepRun) {
+			func(t *testing.T, runs []Run) {
 				if runs[0].Config.AL.K != 2 || runs[0].Config.AL.Budget != 14 || runs[1].Config.AL.K != 4 || runs[1].Config.AL.Budget != 22 {
 					t.Errorf("zip values not applied: %+v %+v", runs[0].Config.AL, runs[1].Config.AL)
 				}
 			}},
 		{"explicit list", "base: base.yaml\nconfig: {strategies: [{name: random}]}\naxes:\n  - list:\n      - {al.k: 2}\n      - {al.k: 5, al.init_size: 9}", nil,
 			[]string{"random/1/al.k=2", "random/1/al.k=5 al.init_size=9"},
-			func(t *testing.T, runs []SweepRun) {
+			func(t *testing.T, runs []Run) {
 				if runs[1].Config.AL.InitSize != 9 || runs[0].Config.AL.InitSize != 6 {
 					t.Errorf("list entries leak into each other: %+v %+v", runs[0].Config.AL, runs[1].Config.AL)
 				}
@@ -159,13 +160,13 @@ axes:
 			"entropy/7/al.k=4 al.budget=22", "entropy/8/al.k=4 al.budget=22 learner.train.lr=0.5",
 		}, nil},
 		{"strategy with options and label", "base: base.yaml\naxes:\n  - grid: {strategy: [{name: entropy, label: ent2}], seed: [1]}", nil,
-			[]string{"ent2/1/"}, func(t *testing.T, runs []SweepRun) {
+			[]string{"ent2/1/"}, func(t *testing.T, runs []Run) {
 				if runs[0].Config.Strategies[0].Name != "entropy" {
 					t.Errorf("strategy %+v", runs[0].Config.Strategies)
 				}
 			}},
 		{"overlay merges key by key, --set applies to every run", "base: base.yaml\nconfig: {al: {k: 2}}\naxes:\n  - grid: {strategy: [random]}",
-			[]string{"al.budget=10"}, []string{"random/1/"}, func(t *testing.T, runs []SweepRun) {
+			[]string{"al.budget=10"}, []string{"random/1/"}, func(t *testing.T, runs []Run) {
 				al := runs[0].Config.AL
 				if al.K != 2 || al.Budget != 10 || al.InitSize != 6 {
 					t.Errorf("al %+v: want k 2 (overlay), budget 10 (--set), init_size 6 (base)", al)
@@ -175,7 +176,7 @@ axes:
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path, out := writeSweep(t, tc.sweep)
-			s, err := LoadSweep(path, tc.sets)
+			s, err := Load(path, tc.sets)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +229,7 @@ func TestSweepErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path, _ := writeSweep(t, tc.sweep)
-			_, err := LoadSweep(path, nil)
+			_, err := Load(path, nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -239,14 +240,14 @@ func TestSweepErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := LoadSweep("builtin:nope", nil); err == nil || !strings.Contains(err.Error(), "mnist") {
+	if _, err := Load("builtin:nope", nil); err == nil || !strings.Contains(err.Error(), "mnist") {
 		t.Errorf("unknown shipped sweep: %v", err)
 	}
 }
 
 func TestShippedSweepsParse(t *testing.T) {
-	for _, n := range ShippedSweeps() {
-		s, err := LoadSweep("builtin:"+n, nil)
+	for _, n := range experiments.ShippedSweeps() {
+		s, err := Load("builtin:"+n, nil)
 		// Policy runs need a trained agent's file (relative to the repository
 		// root, not to this test's folder); the error must say which file.
 		policyFile := map[string]string{"pg-fashion": "runs/pg-mnist-to-fashion/agent/policy.json",
@@ -289,11 +290,11 @@ func TestShippedSweepsParse(t *testing.T) {
 func TestSweepBaseOptionalSections(t *testing.T) {
 	path, _ := writeSweep(t, "base: builtin:agent-pg-mnist-to-fashion\nconfig: {agent: null, nas: {max_stacks: 2}}\n"+
 		"axes:\n  - grid: {strategy: [random, entropy], seed: [1]}")
-	s, err := LoadSweep(path, nil)
+	s, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := Load("builtin:agent-pg-mnist-to-fashion", nil)
+	want, err := experiments.Load("builtin:agent-pg-mnist-to-fashion", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func TestSweepBaseOptionalSections(t *testing.T) {
 
 func TestRunIDIgnoresNameOutAndThreadBudget(t *testing.T) {
 	cfg := runTestConfig(t)
-	rc := runConfig(cfg, cfg.Strategies[0], 1)
+	rc := experiments.RunConfig(cfg, cfg.Strategies[0], 1)
 	id, err := RunID(rc)
 	if err != nil {
 		t.Fatal(err)
@@ -340,9 +341,9 @@ func TestRunIDIgnoresNameOutAndThreadBudget(t *testing.T) {
 func TestRunIDFollowsPolicyFile(t *testing.T) {
 	cfg := runTestConfig(t)
 	path := filepath.Join(t.TempDir(), "policy.json")
-	sc := StrategyConfig{Name: "prefilter", Options: map[string]any{
+	sc := experiments.StrategyConfig{Name: "prefilter", Options: map[string]any{
 		"first": map[string]any{"name": "policy", "options": map[string]any{"path": path}}}}
-	rc := runConfig(cfg, sc, 1)
+	rc := experiments.RunConfig(cfg, sc, 1)
 	if _, err := RunID(rc); err == nil || !strings.Contains(err.Error(), "policy.json") {
 		t.Fatalf("missing policy file: %v", err)
 	}
@@ -360,27 +361,27 @@ func TestRunIDFollowsPolicyFile(t *testing.T) {
 	if len(ids) != 2 {
 		t.Errorf("3 files with 2 distinct contents gave %d run ids, want 2", len(ids))
 	}
-	plain, _ := RunID(runConfig(cfg, StrategyConfig{Name: "random"}, 1))
+	plain, _ := RunID(experiments.RunConfig(cfg, experiments.StrategyConfig{Name: "random"}, 1))
 	if ids[plain] {
 		t.Error("the policy file does not enter the run id")
 	}
 }
 
 // localSweep loads a sweep and runs it in process, observing rounds.
-func localSweep(t *testing.T, path string, parallel int, retries int) (SweepResult, map[string][]int, error) {
+func localSweep(t *testing.T, path string, parallel int, retries int) (Result, map[string][]int, error) {
 	t.Helper()
-	s, err := LoadSweep(path, nil)
+	s, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	rounds := map[string][]int{}
-	ex := &Local{Parallel: parallel, Options: Options{OnRound: func(run string, rec envs.Record) {
+	ex := &Local{Parallel: parallel, Options: experiments.Options{OnRound: func(run string, rec envs.Record) {
 		mu.Lock()
 		rounds[filepath.Base(run)] = append(rounds[filepath.Base(run)], rec.Round)
 		mu.Unlock()
 	}}}
-	res, err := RunSweep(context.Background(), s, s.Config.Out, SweepOptions{Executor: ex, Retries: retries})
+	res, err := Execute(context.Background(), s, s.Config.Out, Options{Executor: ex, Retries: retries})
 	return res, rounds, err
 }
 
@@ -440,7 +441,7 @@ func TestSweepSkipsFinishedRuns(t *testing.T) {
 			}
 		}
 	}
-	ix, err := ReadSweepIndex(out)
+	ix, err := ReadIndex(out)
 	if err != nil || ix.Counts[StatusDone] != 4 || len(ix.Runs) != 4 {
 		t.Fatalf("index on disk: %+v %v", ix.Counts, err)
 	}
@@ -495,12 +496,12 @@ func TestSweepFailingRunIsIsolated(t *testing.T) {
 
 func TestSweepSubprocessWorkers(t *testing.T) {
 	path, out := writeSweep(t, "base: base.yaml\naxes:\n  - grid: {strategy: [entropy, test_fail], seed: [1]}")
-	s, err := LoadSweep(path, nil)
+	s, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ex := &Local{Parallel: 2, Threads: 1, Command: []string{os.Args[0], "sweep-task"}}
-	res, err := RunSweep(context.Background(), s, out, SweepOptions{Executor: ex})
+	res, err := Execute(context.Background(), s, out, Options{Executor: ex})
 	if err == nil || res.Index.Counts[StatusDone] != 1 || len(res.Failed) != 1 {
 		t.Fatalf("counts %v err %v", res.Index.Counts, err)
 	}
@@ -520,7 +521,7 @@ func TestSweepSubprocessWorkers(t *testing.T) {
 
 func TestRunTaskLocksTheRun(t *testing.T) {
 	path, out := writeSweep(t, "base: base.yaml\naxes:\n  - grid: {strategy: [random]}")
-	s, err := LoadSweep(path, nil)
+	s, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,12 +533,12 @@ func TestRunTaskLocksTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = RunTask(context.Background(), dir, 1, Options{})
+	_, err = RunTask(context.Background(), dir, 1, experiments.Options{})
 	if err == nil || !strings.Contains(err.Error(), "another process") {
 		t.Errorf("second worker on a locked run: %v", err)
 	}
 	unlock()
-	if _, err := RunTask(context.Background(), dir, 1, Options{}); err != nil {
+	if _, err := RunTask(context.Background(), dir, 1, experiments.Options{}); err != nil {
 		t.Errorf("after unlock: %v", err)
 	}
 }
@@ -583,8 +584,8 @@ func TestSweepKilledAndRerun(t *testing.T) {
 		if _, done := before[filepath.Base(d)]; done {
 			continue
 		}
-		if ck, ok, err := readCheckpoint(d); err == nil && ok {
-			ckRound[filepath.Base(d)] = ck.Env.Round
+		if round, ok := checkpointRound(d); ok {
+			ckRound[filepath.Base(d)] = round
 		}
 	}
 	if len(before) == 4 || len(ckRound) == 0 {
@@ -629,18 +630,18 @@ func newHelper(path string) *exec.Cmd {
 
 func TestSweepInterruptedRunsStayPending(t *testing.T) {
 	path, out := writeSweep(t, "base: base.yaml\nconfig: {learner: {backend: testslow}}\naxes:\n  - grid: {strategy: [entropy, random], seed: [1]}")
-	s, err := LoadSweep(path, nil)
+	s, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ex := &Local{Parallel: 2, Options: Options{OnRound: func(_ string, rec envs.Record) {
+	ex := &Local{Parallel: 2, Options: experiments.Options{OnRound: func(_ string, rec envs.Record) {
 		if rec.Round == 1 {
 			cancel()
 		}
 	}}}
-	res, err := RunSweep(ctx, s, out, SweepOptions{Executor: ex, Retries: 2})
+	res, err := Execute(ctx, s, out, Options{Executor: ex, Retries: 2})
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("interrupted sweep: %v", err)
 	}
@@ -655,7 +656,7 @@ func TestSweepInterruptedRunsStayPending(t *testing.T) {
 
 func TestSweepPrepareChecksExistingRunFolders(t *testing.T) {
 	path, out := writeSweep(t, "name: prep\nbase: base.yaml\naxes:\n  - grid: {strategy: [random]}")
-	s, err := LoadSweep(path, nil)
+	s, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package experiments
+package sweep
 
 import (
 	"context"
@@ -21,7 +21,7 @@ axes:
   - grid: {strategy: [entropy, random, test_fail], seed: [1]}
 slurm: {cpus: 1, mem: 100M, time: "5", poll: 200ms, options: ["--comment=alrl-test"]}
 `)
-	s, err := LoadSweep(path, nil)
+	s, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ slurm: {cpus: 1, mem: 100M, time: "5", poll: 200ms, options: ["--comment=alrl-te
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	t1 := time.Now()
-	res, err := RunSweep(ctx, s, out, SweepOptions{Executor: ex, Retries: 1})
+	res, err := Execute(ctx, s, out, Options{Executor: ex, Retries: 1})
 	t.Logf("sweep of 3 runs (1 failing, retried once) in %.1f s", time.Since(t1).Seconds())
 	if err == nil || res.Index.Counts[StatusDone] != 2 || len(res.Failed) != 1 {
 		t.Fatalf("counts %v, err %v", res.Index.Counts, err)
@@ -58,7 +58,7 @@ slurm: {cpus: 1, mem: 100M, time: "5", poll: 200ms, options: ["--comment=alrl-te
 		}
 	}
 	// The same resume rules: a rerun submits only the unfinished run.
-	res, err = RunSweep(ctx, s, out, SweepOptions{Executor: ex})
+	res, err = Execute(ctx, s, out, Options{Executor: ex})
 	if err == nil || res.Skipped != 2 || len(res.Failed) != 1 {
 		t.Fatalf("rerun: skipped %d failed %d err %v", res.Skipped, len(res.Failed), err)
 	}
@@ -107,7 +107,7 @@ func TestSlurmArgs(t *testing.T) {
 func TestSlurmRerunWaitsForActiveJob(t *testing.T) {
 	slurmtest.Start(t)
 	path, out := writeSweep(t, "base: base.yaml\nconfig: {learner: {backend: testslow}}\naxes:\n  - grid: {strategy: [entropy, random], seed: [1]}\nslurm: {poll: 200ms}\n")
-	s, err := LoadSweep(path, nil)
+	s, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestSlurmRerunWaitsForActiveJob(t *testing.T) {
 	ex := &Slurm{Config: s.Config.Slurm, Dir: abs, Sweep: s.Config.Name, Command: []string{os.Args[0], "sweep-task"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err = RunSweep(ctx, s, out, SweepOptions{Executor: ex, OnChange: func(r RunStatus) {
+	_, err = Execute(ctx, s, out, Options{Executor: ex, OnChange: func(r RunStatus) {
 		if r.Status == StatusRunning {
 			cancel() // submitted: leave the job to the cluster
 		}
@@ -132,7 +132,7 @@ func TestSlurmRerunWaitsForActiveJob(t *testing.T) {
 	if active, err := ex.active(ctx2, jobs[0].ID); err != nil || !active {
 		t.Fatalf("job %s is no longer active (%v); the test needs it running at the rerun", jobs[0].ID, err)
 	}
-	res, err := RunSweep(ctx2, s, out, SweepOptions{Executor: ex})
+	res, err := Execute(ctx2, s, out, Options{Executor: ex})
 	if err != nil || res.Index.Counts[StatusDone] != 2 {
 		t.Fatalf("rerun: %v %v", res.Index.Counts, err)
 	}

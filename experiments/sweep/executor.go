@@ -1,7 +1,6 @@
-package experiments
+package sweep
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/internal/childproc"
 )
 
@@ -57,11 +57,11 @@ type Executor interface {
 // libtorch's random generator is global to a process, so parallel torch runs
 // sharing one are not reproducible.
 type Local struct {
-	Parallel int      // runs at once; 0 = 1
-	Threads  int      // threads per run; 0 = CPUs / Parallel (at least 1)
-	Command  []string // worker command; empty = in process
-	Env      []string // extra environment for workers
-	Options  Options  // for in-process runs (data folder, version, logger, observers)
+	Parallel int                 // runs at once; 0 = 1
+	Threads  int                 // threads per run; 0 = CPUs / Parallel (at least 1)
+	Command  []string            // worker command; empty = in process
+	Env      []string            // extra environment for workers
+	Options  experiments.Options // for in-process runs (data folder, version, logger, observers)
 }
 
 // Name returns "local".
@@ -186,24 +186,24 @@ func lastErrorLine(path string) string {
 // one executor task, also reached through `alrl sweep-task`. It holds an
 // exclusive lock on the folder, so two workers never run one run at once,
 // and records a failure in dir/error.json.
-func RunTask(ctx context.Context, dir string, attempt int, opt Options) (RunResult, error) {
+func RunTask(ctx context.Context, dir string, attempt int, opt experiments.Options) (experiments.RunResult, error) {
 	unlock, err := lockRun(dir)
 	if err != nil {
-		return RunResult{Dir: dir}, err
+		return experiments.RunResult{Dir: dir}, err
 	}
 	defer unlock()
 	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
 	if err != nil {
-		return RunResult{Dir: dir}, fmt.Errorf("run folder %s: %w", dir, err)
+		return experiments.RunResult{Dir: dir}, fmt.Errorf("run folder %s: %w", dir, err)
 	}
-	cfg, err := ParseRun(filepath.Join(dir, "config.yaml"), b)
+	cfg, err := experiments.ParseRun(filepath.Join(dir, "config.yaml"), b)
 	if err != nil {
-		err = Permanent(err)
+		err = experiments.Permanent(err)
 		writeTaskError(dir, attempt, err)
-		return RunResult{Dir: dir}, err
+		return experiments.RunResult{Dir: dir}, err
 	}
 	opt.Resume = true
-	res, err := RunAt(ctx, cfg, dir, opt)
+	res, err := experiments.RunAt(ctx, cfg, dir, opt)
 	if err != nil {
 		writeTaskError(dir, attempt, err)
 		return res, err
@@ -213,9 +213,9 @@ func RunTask(ctx context.Context, dir string, attempt int, opt Options) (RunResu
 }
 
 // permanentFailure reports whether a failed task's error cannot be fixed by
-// a retry: marked Permanent in this process, or in the worker's error.json.
+// a retry: marked permanent in this process, or in the worker's error.json.
 func permanentFailure(o Outcome) bool {
-	if IsPermanent(o.Err) {
+	if experiments.IsPermanent(o.Err) {
 		return true
 	}
 	b, err := os.ReadFile(filepath.Join(o.Task.Dir, "error.json"))
@@ -240,30 +240,11 @@ type TaskError struct {
 
 func writeTaskError(dir string, attempt int, err error) {
 	host, _ := os.Hostname()
-	_ = writeJSONAtomic(filepath.Join(dir, "error.json"), TaskError{Error: err.Error(), Permanent: IsPermanent(err), Attempt: attempt, Host: host, PID: os.Getpid(), Time: time.Now().UTC()})
+	_ = writeJSONAtomic(filepath.Join(dir, "error.json"), TaskError{Error: err.Error(), Permanent: experiments.IsPermanent(err), Attempt: attempt, Host: host, PID: os.Getpid(), Time: time.Now().UTC()})
 }
 
 // lockRun takes an exclusive lock on dir/.lock without waiting.
-func lockRun(dir string) (func(), error) { return lockDir(dir, "run") }
-
-// lockDir takes an exclusive lock on dir/.lock without waiting; the lock
-// file names the holder (PID and host). The kernel releases the lock of a
-// process that dies, so a stale lock file is simply taken over.
-func lockDir(dir, what string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("locking %s %s: %w", what, dir, err)
-	}
-	if err := tryLock(f); err != nil {
-		owner, _ := os.ReadFile(f.Name())
-		f.Close()
-		return nil, fmt.Errorf("%s %s is being run by another process (%s); wait for it or stop it, or use another --out", what, dir, strings.TrimSpace(string(owner)))
-	}
-	host, _ := os.Hostname()
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt(bytes.TrimSpace([]byte(fmt.Sprintf("pid %d on %s", os.Getpid(), host))), 0)
-	return func() { f.Close() }, nil
-}
+func lockRun(dir string) (func(), error) { return experiments.LockDir(dir, "run") }
 
 // killedBy names the signal that killed a worker ("signal 9 (SIGKILL: out
 // of memory, or killed from outside)"), or "" when it exited by itself.

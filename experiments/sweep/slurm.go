@@ -1,4 +1,4 @@
-package experiments
+package sweep
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/alrl/alrl/experiments"
 )
 
 // SlurmConfig is the `slurm:` section of a sweep file.
@@ -114,7 +116,7 @@ func (s *Slurm) Execute(ctx context.Context, tasks []Task, started func(Task), f
 	}
 	var toRun []Task
 	for _, t := range tasks {
-		if _, err := ReadSummary(t.Dir); err == nil {
+		if _, err := experiments.ReadSummary(t.Dir); err == nil {
 			started(t)
 			finished(Outcome{Task: t})
 			continue
@@ -315,7 +317,7 @@ func (s *Slurm) wait(ctx context.Context, job slurmJob, started func(Task), fini
 		t := job.Tasks[i]
 		logPath := filepath.Join(s.slurmDir(), fmt.Sprintf("%s_%d.out", job.ID, i))
 		o := Outcome{Task: t, Log: logPath, Seconds: time.Since(job.Submitted).Seconds()}
-		if _, err := ReadSummary(t.Dir); err != nil {
+		if _, err := experiments.ReadSummary(t.Dir); err != nil {
 			msg := fmt.Sprintf("slurm task %s_%d ended %s", job.ID, i, state)
 			if exit != "" {
 				msg += " (exit " + exit + ")"

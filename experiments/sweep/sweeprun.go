@@ -1,4 +1,4 @@
-package experiments
+package sweep
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/alrl/alrl/experiments"
 )
 
 // Run states in a sweep index.
@@ -24,7 +26,7 @@ const (
 
 // RunStatus is one run's entry in the sweep index.
 type RunStatus struct {
-	SweepRun
+	Run
 	Status   string  `json:"status"`
 	Attempts int     `json:"attempts"`        // attempts over all invocations of the sweep
 	Error    string  `json:"error,omitempty"` // the last failure
@@ -32,10 +34,10 @@ type RunStatus struct {
 	Seconds  float64 `json:"seconds,omitempty"`
 }
 
-// SweepIndex is sweep.json: the state of every run, rewritten atomically on
+// Index is sweep.json: the state of every run, rewritten atomically on
 // every change. Finished results live in the run folders (summary.json), so
 // a sweep killed at any moment loses none; the index is rebuilt from them.
-type SweepIndex struct {
+type Index struct {
 	Name     string         `json:"name"`
 	Executor string         `json:"executor"`
 	Updated  time.Time      `json:"updated"`
@@ -43,8 +45,8 @@ type SweepIndex struct {
 	Runs     []RunStatus    `json:"runs"`
 }
 
-// SweepOptions are the run-time settings of a sweep.
-type SweepOptions struct {
+// Options are the run-time settings of a sweep.
+type Options struct {
 	Executor Executor
 	Retries  int         // extra attempts for a failed run in this invocation
 	Log      *zap.Logger // nil = quiet
@@ -52,25 +54,25 @@ type SweepOptions struct {
 	OnChange func(RunStatus)
 }
 
-// SweepResult summarises an invocation.
-type SweepResult struct {
-	Index   SweepIndex
+// Result summarises an invocation.
+type Result struct {
+	Index   Index
 	Skipped int         // runs already finished before this invocation
 	Failed  []RunStatus // runs that still failed after their retries
 }
 
-// SweepIndexPath is where a sweep folder keeps its index.
-func SweepIndexPath(out string) string { return filepath.Join(out, "sweep.json") }
+// IndexPath is where a sweep folder keeps its index.
+func IndexPath(out string) string { return filepath.Join(out, "sweep.json") }
 
-// ReadSweepIndex reads a sweep folder's index.
-func ReadSweepIndex(out string) (SweepIndex, error) {
-	var ix SweepIndex
-	b, err := os.ReadFile(SweepIndexPath(out))
+// ReadIndex reads a sweep folder's index.
+func ReadIndex(out string) (Index, error) {
+	var ix Index
+	b, err := os.ReadFile(IndexPath(out))
 	if err != nil {
 		return ix, err
 	}
 	if err := json.Unmarshal(b, &ix); err != nil {
-		return ix, fmt.Errorf("%s is corrupt (%v); delete it, the next run of the sweep rebuilds it from the run folders", SweepIndexPath(out), err)
+		return ix, fmt.Errorf("%s is corrupt (%v); delete it, the next run of the sweep rebuilds it from the run folders", IndexPath(out), err)
 	}
 	return ix, nil
 }
@@ -95,7 +97,7 @@ func (s *Sweep) Prepare(out string) error {
 		if err == nil {
 			// Same identity (only name or out differ): keep the folder's file,
 			// which its checkpoint was made with.
-			oc, derr := DecodeConfig(filepath.Join(dir, "config.yaml"), old)
+			oc, derr := experiments.DecodeConfig(filepath.Join(dir, "config.yaml"), old)
 			if derr != nil {
 				return derr
 			}
@@ -117,39 +119,39 @@ func (s *Sweep) Prepare(out string) error {
 	return nil
 }
 
-// RunSweep runs every unfinished run of the sweep in out with the executor:
+// Execute runs every unfinished run of the sweep in out with the executor:
 // finished runs (summary.json present) are skipped, interrupted ones resume
 // from their checkpoint, failed ones are retried up to opt.Retries times, and
 // a failing run never stops the others. It returns an error naming every run
 // that still failed, with its folder and log.
-func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (SweepResult, error) {
+func Execute(ctx context.Context, s *Sweep, out string, opt Options) (Result, error) {
 	log := opt.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
 	if opt.Executor == nil {
-		return SweepResult{}, fmt.Errorf("sweep: no executor")
+		return Result{}, fmt.Errorf("sweep: no executor")
 	}
 	if err := s.Prepare(out); err != nil {
-		return SweepResult{}, err
+		return Result{}, err
 	}
 	prev := map[string]RunStatus{}
-	if ix, err := ReadSweepIndex(out); err == nil {
+	if ix, err := ReadIndex(out); err == nil {
 		for _, r := range ix.Runs {
 			prev[r.ID] = r
 		}
 	}
-	st := &sweepState{out: out, ix: SweepIndex{Name: s.Config.Name, Executor: opt.Executor.Name()}, onChange: opt.OnChange}
+	st := &sweepState{out: out, ix: Index{Name: s.Config.Name, Executor: opt.Executor.Name()}, onChange: opt.OnChange}
 	byID := map[string]int{}
-	var res SweepResult
+	var res Result
 	var toRun []Task
 	for i, r := range s.Runs {
-		rs := RunStatus{SweepRun: r, Status: StatusPending}
+		rs := RunStatus{Run: r, Status: StatusPending}
 		if p, ok := prev[r.ID]; ok {
 			rs.Attempts, rs.Error, rs.Log = p.Attempts, p.Error, p.Log
 		}
 		dir := filepath.Join(out, r.Dir)
-		if sum, err := ReadSummary(dir); err == nil {
+		if sum, err := experiments.ReadSummary(dir); err == nil {
 			rs.Status, rs.Error, rs.Seconds = StatusDone, "", sum.WallSeconds
 			res.Skipped++
 		} else {
@@ -182,7 +184,7 @@ func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (Swee
 		var failed []Task
 		finished := func(o Outcome) {
 			if o.Err == nil {
-				if _, err := ReadSummary(o.Task.Dir); err != nil {
+				if _, err := experiments.ReadSummary(o.Task.Dir); err != nil {
 					o.Err = fmt.Errorf("the task ended without writing summary.json: %v", err)
 				}
 			}
@@ -261,7 +263,7 @@ func RunSweep(ctx context.Context, s *Sweep, out string, opt SweepOptions) (Swee
 type sweepState struct {
 	mu       sync.Mutex
 	out      string
-	ix       SweepIndex
+	ix       Index
 	onChange func(RunStatus)
 }
 
@@ -292,10 +294,10 @@ func (s *sweepState) saveLocked() error {
 	for _, r := range s.ix.Runs {
 		s.ix.Counts[r.Status]++
 	}
-	return writeJSONAtomic(SweepIndexPath(s.out), s.ix)
+	return writeJSONAtomic(IndexPath(s.out), s.ix)
 }
 
-func (s *sweepState) snapshot() SweepIndex {
+func (s *sweepState) snapshot() Index {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ix := s.ix

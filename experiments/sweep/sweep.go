@@ -1,9 +1,8 @@
-package experiments
+package sweep
 
 import (
 	"bytes"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,10 +13,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/internal/strictyaml"
 )
 
-// SweepConfig is a sweep file: a base run config, overrides of it, and axes
+// Config is a sweep file: a base run config, overrides of it, and axes
 // whose combinations give the runs.
 //
 //	name: mnist-sweep
@@ -31,19 +31,19 @@ import (
 //	retries: 1
 //	local: {parallel: 2, threads: 1}
 //	slurm: {partition: cpu, cpus: 4, mem: 8G, time: "02:00:00"}
-type SweepConfig struct {
+type Config struct {
 	Name    string      `yaml:"name"`
 	Base    string      `yaml:"base"`
 	Out     string      `yaml:"out"`
 	Retries int         `yaml:"retries"`
 	Local   LocalConfig `yaml:"local"`
 	Slurm   SlurmConfig `yaml:"slurm"`
-	Report  SweepReport `yaml:"report"`
+	Report  Report      `yaml:"report"`
 }
 
-// SweepReport sets up the report a sweep writes when it ends (the options
+// Report sets up the report a sweep writes when it ends (the options
 // of alrl report).
-type SweepReport struct {
+type Report struct {
 	// By lists the config keys that define the compared methods ("model":
 	// task models); empty = the strategy.
 	By []string `yaml:"by"`
@@ -58,14 +58,14 @@ type LocalConfig struct {
 	Threads  int `yaml:"threads"`  // libtorch threads per run; 0 = CPUs / parallel
 }
 
-// SweepRun is one run of a sweep: a resolved config with one strategy and one seed.
-type SweepRun struct {
-	ID       string  `json:"id"`  // hash of the resolved config (RunID)
-	Dir      string  `json:"dir"` // run folder, relative to the sweep folder
-	Strategy string  `json:"strategy"`
-	Seed     uint64  `json:"seed"`
-	Params   []Param `json:"params,omitempty"` // axis values other than strategy and seed
-	Config   Config  `json:"-"`
+// Run is one run of a sweep: a resolved config with one strategy and one seed.
+type Run struct {
+	ID       string             `json:"id"`  // hash of the resolved config (RunID)
+	Dir      string             `json:"dir"` // run folder, relative to the sweep folder
+	Strategy string             `json:"strategy"`
+	Seed     uint64             `json:"seed"`
+	Params   []Param            `json:"params,omitempty"` // axis values other than strategy and seed
+	Config   experiments.Config `json:"-"`
 }
 
 // Param is one axis value of a run, as written in the sweep file.
@@ -76,53 +76,40 @@ type Param struct {
 
 // Sweep is a parsed sweep: its settings and the runs its axes expand to.
 type Sweep struct {
-	Config SweepConfig
+	Config Config
 	Source []byte // the sweep file's text
-	Runs   []SweepRun
+	Runs   []Run
 }
 
 // sweepKeys are the top-level keys of a sweep file.
 var sweepKeys = []string{"name", "base", "config", "axes", "out", "retries", "local", "slurm", "report"}
 
-//go:embed configs/sweeps/*.yaml
-var shippedSweeps embed.FS
-
-// ShippedSweeps returns the names of the sweep files embedded in the binary.
-func ShippedSweeps() []string {
-	ents, _ := shippedSweeps.ReadDir("configs/sweeps")
-	var out []string
-	for _, e := range ents {
-		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
-	}
-	return out
-}
-
-// LoadSweep reads a sweep file (or a shipped one, "builtin:NAME") and
+// Load reads a sweep file (or a shipped one, "builtin:NAME") and
 // expands it; sets are --set overrides applied to every run's config.
-func LoadSweep(path string, sets []string) (*Sweep, error) {
+func Load(path string, sets []string) (*Sweep, error) {
 	var data []byte
 	var err error
 	dir := filepath.Dir(path)
 	if name, ok := strings.CutPrefix(path, "builtin:"); ok {
-		data, err = shippedSweeps.ReadFile("configs/sweeps/" + name + ".yaml")
+		data, err = experiments.ShippedSweep(name)
 		if err != nil {
-			return nil, fmt.Errorf("no shipped sweep %q (shipped: %s)", name, strings.Join(ShippedSweeps(), ", "))
+			return nil, fmt.Errorf("no shipped sweep %q (shipped: %s)", name, strings.Join(experiments.ShippedSweeps(), ", "))
 		}
 		dir = "."
 	} else {
 		data, err = os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("sweep file %s does not exist (shipped sweeps: %s, use builtin:NAME)", path, strings.Join(ShippedSweeps(), ", "))
+			return nil, fmt.Errorf("sweep file %s does not exist (shipped sweeps: %s, use builtin:NAME)", path, strings.Join(experiments.ShippedSweeps(), ", "))
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	return ParseSweep(path, data, dir, sets)
+	return Parse(path, data, dir, sets)
 }
 
-// ParseSweep parses sweep text; a relative base path is read from baseDir.
-func ParseSweep(name string, data []byte, baseDir string, sets []string) (*Sweep, error) {
+// Parse parses sweep text; a relative base path is read from baseDir.
+func Parse(name string, data []byte, baseDir string, sets []string) (*Sweep, error) {
 	doc, err := strictyaml.Parse(name, data)
 	if err != nil {
 		return nil, err
@@ -147,7 +134,7 @@ func ParseSweep(name string, data []byte, baseDir string, sets []string) (*Sweep
 			return nil, fmt.Errorf("%s: line %d: unknown key %q; a sweep file has %s", name, k.Line, k.Value, strings.Join(sweepKeys, ", "))
 		}
 	}
-	sc := SweepConfig{Name: "sweep", Out: "runs/sweep", Retries: 1, Slurm: DefaultSlurm()}
+	sc := Config{Name: "sweep", Out: "runs/sweep", Retries: 1, Slurm: DefaultSlurm()}
 	if err := strictyaml.Decode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{settings}}, &sc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -159,7 +146,7 @@ func ParseSweep(name string, data []byte, baseDir string, sets []string) (*Sweep
 	if sc.Base != "" {
 		baseName = sc.Base
 		if n, ok := strings.CutPrefix(sc.Base, "builtin:"); ok {
-			baseText, err = ShippedYAML(n)
+			baseText, err = experiments.ShippedYAML(n)
 		} else {
 			p := sc.Base
 			if !filepath.IsAbs(p) {
@@ -203,7 +190,7 @@ func ParseSweep(name string, data []byte, baseDir string, sets []string) (*Sweep
 		}
 		for _, seed := range cfg.Seeds {
 			for _, st := range cfg.Strategies {
-				rc := runConfig(cfg, st, seed)
+				rc := experiments.RunConfig(cfg, st, seed)
 				rc.Name, rc.Out = sc.Name, sc.Out
 				id, err := RunID(rc)
 				if err != nil {
@@ -215,7 +202,7 @@ func ParseSweep(name string, data []byte, baseDir string, sets []string) (*Sweep
 					return nil, fmt.Errorf("%s: two axis combinations give the same run (%s and %s); remove the duplicate", name, prev, desc)
 				}
 				seen[id] = desc
-				s.Runs = append(s.Runs, SweepRun{ID: id, Dir: filepath.Join("runs", dir), Strategy: st.ID(), Seed: seed, Params: params, Config: rc})
+				s.Runs = append(s.Runs, Run{ID: id, Dir: filepath.Join("runs", dir), Strategy: st.ID(), Seed: seed, Params: params, Config: rc})
 			}
 		}
 	}
@@ -228,7 +215,7 @@ func ParseSweep(name string, data []byte, baseDir string, sets []string) (*Sweep
 	return s, nil
 }
 
-func (c SweepConfig) validate() error {
+func (c Config) validate() error {
 	switch {
 	case c.Out == "":
 		return fmt.Errorf("out: empty; name the sweep's output folder")
@@ -252,7 +239,7 @@ func (c SweepConfig) validate() error {
 // makes its runs new ones. Run-time settings that are not in the config (the
 // executor's thread budget) do not enter it, so changing -j does not rerun a
 // sweep.
-func RunID(rc Config) (string, error) {
+func RunID(rc experiments.Config) (string, error) {
 	c := rc
 	c.Name, c.Out = "", ""
 	b, err := c.YAML()
@@ -429,19 +416,19 @@ func checkAxisKey(k string) error {
 // resolveCombo builds one combination's run config: base text, overlay,
 // --set overrides, then the axis values. The pseudo-keys seed and strategy
 // set a single seed and a single strategy (a name or {name, label, options}).
-func resolveCombo(baseName string, baseText []byte, overlay []assignment, sets []string, combo []assignment) (Config, error) {
+func resolveCombo(baseName string, baseText []byte, overlay []assignment, sets []string, combo []assignment) (experiments.Config, error) {
 	doc, err := strictyaml.Parse(baseName, baseText)
 	if err != nil {
-		return Config{}, err
+		return experiments.Config{}, err
 	}
 	for _, a := range overlay {
 		if err := strictyaml.SetNode(doc, a.key, a.value); err != nil {
-			return Config{}, fmt.Errorf("config: %w", err)
+			return experiments.Config{}, fmt.Errorf("config: %w", err)
 		}
 	}
 	for _, s := range sets {
 		if err := strictyaml.Set(doc, s); err != nil {
-			return Config{}, fmt.Errorf("--set %s: %w", s, err)
+			return experiments.Config{}, fmt.Errorf("--set %s: %w", s, err)
 		}
 	}
 	for _, a := range combo {
@@ -459,18 +446,11 @@ func resolveCombo(baseName string, baseText []byte, overlay []assignment, sets [
 			v = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{v}}
 		}
 		if err := strictyaml.SetNode(doc, key, v); err != nil {
-			return Config{}, err
+			return experiments.Config{}, err
 		}
 	}
-	cfg := Default()
-	presetSections(doc, &cfg) // optional sections (fast, agent, nas) keep their defaults, as in Parse
-	if err := strictyaml.Decode(doc, &cfg); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	// Optional sections (fast, agent, nas) keep their defaults, as in experiments.Parse.
+	return experiments.DecodeDoc(doc)
 }
 
 func isNullNode(n *yaml.Node) bool {
