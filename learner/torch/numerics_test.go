@@ -13,4 +13,9 @@ func TestNumericsAreRecorded(t *testing.T) {
 			t.Errorf("%s is not recorded: %v", k, n)
 		}
 	}
+	// A libtorch built with oneDNN also says which ISA its kernels use.
+	if n["libtorch onednn"] != "" && n["onednn effective isa (dnnl_cpu_isa_t)"] == "" {
+		t.Errorf("libtorch uses oneDNN but its effective ISA is not recorded: %v", n)
+	}
+	t.Logf("onednn isa %q, openblas core %q", n["onednn effective isa (dnnl_cpu_isa_t)"], n["openblas core"])
 }

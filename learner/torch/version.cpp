@@ -8,7 +8,9 @@ extern "C" const char* alrl_torch_version(void) { return TORCH_VERSION; }
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
 #include <ATen/Context.h>
+#include <cstdio>
 #include <cstring>
+#include <dlfcn.h>
 #include <string>
 
 // The kernels libtorch picked on this CPU and its math libraries, for run
@@ -36,6 +38,22 @@ extern "C" char* alrl_torch_numerics(void) {
 	static const char* const par[] = {"ATen parallel backend", "std::thread::hardware_concurrency", "Environment variables", "OMP_NUM_THREADS", "MKL_NUM_THREADS", nullptr};
 	keep(at::show_config(), cfg);
 	keep(at::get_parallel_info(), par);
+	// The kernels oneDNN and OpenBLAS chose on this CPU, asked of the
+	// libraries libtorch loaded (looked up at run time: a build against
+	// other math libraries simply lacks these lines).
+	typedef int (*isa_fn)(void);
+	typedef char* (*str_fn)(void);
+	if (auto isa = reinterpret_cast<isa_fn>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"))) {
+		char buf[32];
+		std::snprintf(buf, sizeof buf, "0x%x", isa());
+		out += std::string("dnnl effective isa: ") + buf + "\n";
+	}
+	if (auto core = reinterpret_cast<str_fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"))) {
+		if (const char* c = core()) out += std::string("openblas core: ") + c + "\n";
+	}
+	if (auto conf = reinterpret_cast<str_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+		if (const char* c = conf()) out += std::string("openblas config: ") + c + "\n";
+	}
 	out += std::string("deterministic algorithms: ") + (at::globalContext().deterministicAlgorithms() ? "on" : "off") + "\n";
 	char* r = static_cast<char*>(malloc(out.size() + 1));
 	if (r) std::memcpy(r, out.c_str(), out.size() + 1);

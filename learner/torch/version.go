@@ -29,8 +29,9 @@ func Version() string { return C.GoString(C.alrl_torch_version()) }
 
 // Numerics returns what libtorch reports about the kernels and libraries
 // that decide its floating-point results on this machine: the CPU
-// capability it dispatches to, MKL / oneDNN / OpenMP versions, the parallel
-// backend and whether deterministic algorithms are on.
+// capability it dispatches to, MKL / oneDNN / OpenMP versions, the ISA
+// oneDNN's kernels use, the core OpenBLAS chose, the parallel backend and
+// whether deterministic algorithms are on.
 func Numerics() map[string]string {
 	p := C.alrl_torch_numerics()
 	if p == nil {
@@ -46,6 +47,12 @@ func Numerics() map[string]string {
 			return strings.TrimSpace(v)
 		}
 		switch {
+		case strings.HasPrefix(lower, "dnnl effective isa"):
+			out["onednn effective isa (dnnl_cpu_isa_t)"] = value()
+		case strings.HasPrefix(lower, "openblas core"):
+			out["openblas core"] = value()
+		case strings.HasPrefix(lower, "openblas config"):
+			out["openblas config"] = value()
 		case strings.HasPrefix(lower, "cpu capability usage"):
 			out["libtorch cpu capability"] = value()
 		case strings.Contains(lower, "mkl-dnn") || strings.Contains(lower, "onednn"):
