@@ -336,10 +336,4 @@ func readCheckpoint(dir string) (checkpoint, bool, error) {
 // writeFileAtomic writes data so that a crash leaves the old or the new file.
 func writeFileAtomic(path string, data []byte) error { return atomicfile.WriteBytes(path, data) }
 
-func writeJSONAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(path, append(b, '\n'))
-}
+func writeJSONAtomic(path string, v any) error { return atomicfile.WriteJSON(path, v) }

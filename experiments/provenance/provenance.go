@@ -178,11 +178,7 @@ func Append(dir string, s Session) error {
 		return err
 	}
 	p.Sessions = append(p.Sessions, s)
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteBytes(filepath.Join(dir, "provenance.json"), append(b, '\n'))
+	return atomicfile.WriteJSON(filepath.Join(dir, "provenance.json"), p)
 }
 
 // Diffs names each recorded item that differs between the session a run

@@ -296,30 +296,9 @@ func (l *Learner) resRestore(byName map[string]learner.Tensor) error {
 			continue
 		}
 		for _, nt := range p.named {
-			src, ok := byName[nt.name]
-			if !ok {
-				return fmt.Errorf("weights: tensor %q is missing (the model in the config differs from the saved one)", nt.name)
-			}
-			size, err := nt.t.Size()
-			if err != nil {
+			if err := l.copySaved(byName, nt.name, nt.t); err != nil {
 				return err
 			}
-			if fmt.Sprint(toInt64(src.Shape)) != fmt.Sprint(size) {
-				return fmt.Errorf("weights: tensor %q has shape %v, the model needs %v (the model in the config differs from the saved one)", nt.name, src.Shape, size)
-			}
-			v, err := ts.NewTensorFromData(src.Data, size)
-			if err != nil {
-				return err
-			}
-			if l.device != gotch.CPU {
-				d, err := v.To(l.device, true)
-				if err != nil {
-					return err
-				}
-				v = d
-			}
-			nt.t.Copy_(v)
-			_ = v.Drop()
 		}
 	}
 	return nil

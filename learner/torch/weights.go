@@ -70,30 +70,9 @@ func (l *Learner) restore(w []learner.Tensor) error {
 			n string
 			t *ts.Tensor
 		}{{p.wn, p.w}, {p.bn, p.b}} {
-			src, ok := byName[pair.n]
-			if !ok {
-				return fmt.Errorf("weights: tensor %q is missing (the model in the config differs from the saved one)", pair.n)
-			}
-			size, err := pair.t.Size()
-			if err != nil {
+			if err := l.copySaved(byName, pair.n, pair.t); err != nil {
 				return err
 			}
-			if fmt.Sprint(toInt64(src.Shape)) != fmt.Sprint(size) {
-				return fmt.Errorf("weights: tensor %q has shape %v, the model needs %v (the model in the config differs from the saved one)", pair.n, src.Shape, size)
-			}
-			t, err := ts.NewTensorFromData(src.Data, size)
-			if err != nil {
-				return err
-			}
-			if l.device != gotch.CPU {
-				d, err := t.To(l.device, true)
-				if err != nil {
-					return err
-				}
-				t = d
-			}
-			pair.t.Copy_(t)
-			_ = t.Drop()
 		}
 	}
 	return l.resRestore(byName)
@@ -137,5 +116,35 @@ func (l *Learner) Load(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	l.fitted = true
+	return nil
+}
+
+// copySaved copies the saved tensor called name into dst, checking that it
+// exists and has dst's shape. The caller has disabled gradients.
+func (l *Learner) copySaved(byName map[string]learner.Tensor, name string, dst *ts.Tensor) error {
+	src, ok := byName[name]
+	if !ok {
+		return fmt.Errorf("weights: tensor %q is missing (the model in the config differs from the saved one)", name)
+	}
+	size, err := dst.Size()
+	if err != nil {
+		return err
+	}
+	if fmt.Sprint(toInt64(src.Shape)) != fmt.Sprint(size) {
+		return fmt.Errorf("weights: tensor %q has shape %v, the model needs %v (the model in the config differs from the saved one)", name, src.Shape, size)
+	}
+	t, err := ts.NewTensorFromData(src.Data, size)
+	if err != nil {
+		return err
+	}
+	if l.device != gotch.CPU {
+		d, err := t.To(l.device, true)
+		if err != nil {
+			return err
+		}
+		t = d
+	}
+	dst.Copy_(t)
+	_ = t.Drop()
 	return nil
 }
