@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +62,12 @@ func TestSecondTrainProcessStopsAtTheLock(t *testing.T) {
 	defer func() { _ = first.Process.Kill() }()
 	state := filepath.Join(out, "entropy", "seed-3", "checkpoint", "state.json")
 	waitFor(t, "the first run's checkpoint", func() bool { _, err := os.Stat(state); return err == nil })
+	// Stop the first process (it keeps its lock) so that it cannot finish
+	// before the second one starts on a loaded machine; continue it after.
+	if err := first.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Process.Signal(syscall.SIGCONT) }()
 
 	second := exec.Command(os.Args[0], "--log-level", "warn", "train", "-c", cfg, "--out", out, "--resume")
 	second.Env = append(os.Environ(), cliEnv+"=1")
@@ -69,6 +76,9 @@ func TestSecondTrainProcessStopsAtTheLock(t *testing.T) {
 	want := fmt.Sprintf("is being run by another process (pid %d on %s)", first.Process.Pid, host)
 	if err == nil || !strings.Contains(string(msg), want) {
 		t.Fatalf("second process: err %v, output:\n%s\nwant %q", err, msg, want)
+	}
+	if err := first.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
 	if err := first.Wait(); err != nil {
 		t.Fatalf("the first run failed: %v", err)
