@@ -13,6 +13,7 @@ import (
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/internal/atomicfile"
 )
 
 // The files of a run with a human oracle (oracle: file).
@@ -104,7 +105,7 @@ func writeQueries(dir string, w *envs.AwaitingLabelsError, d *datasets.Dataset, 
 		_, ok := ans.Answer(i)
 		q.Items = append(q.Items, Query{Index: i, Source: src, Answered: ok})
 	}
-	return writeJSONAtomic(filepath.Join(dir, QueriesFile), q)
+	return atomicfile.WriteJSON(filepath.Join(dir, QueriesFile), q)
 }
 
 // WaitingForLabelsError is what a run with a human oracle returns when a
@@ -173,7 +174,7 @@ func Answer(dir string, labels map[int]string) (AnswerResult, error) {
 		ans.Labels[i] = c
 		res.Applied++
 	}
-	if err := writeJSONAtomic(filepath.Join(dir, AnswersFile), ans); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, AnswersFile), ans); err != nil {
 		return res, err
 	}
 	for idx, it := range q.Items {
@@ -183,7 +184,7 @@ func Answer(dir string, labels map[int]string) (AnswerResult, error) {
 			res.Remaining++
 		}
 	}
-	return res, writeJSONAtomic(filepath.Join(dir, QueriesFile), q)
+	return res, atomicfile.WriteJSON(filepath.Join(dir, QueriesFile), q)
 }
 
 // ParseAnswerLines reads "index,label" lines, such as alrl query prints and

@@ -289,7 +289,7 @@ func saveRound(dir string, env *envs.Env, records []envs.Record, st *stopState, 
 		}
 		lines = append(append(lines, b...), '\n')
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "rounds.jsonl"), lines); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "rounds.jsonl"), lines); err != nil {
 		return err
 	}
 	ckDir := filepath.Join(dir, "checkpoint")
@@ -302,7 +302,7 @@ func saveRound(dir string, env *envs.Env, records []envs.Record, st *stopState, 
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	ck := checkpoint{Version: 1, Env: es, Weights: wname, Records: records, Stopping: st, Seconds: elapsed.Seconds()}
-	if err := writeJSONAtomic(filepath.Join(ckDir, "state.json"), ck); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(ckDir, "state.json"), ck); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	ents, _ := os.ReadDir(ckDir)
@@ -332,8 +332,3 @@ func readCheckpoint(dir string) (checkpoint, bool, error) {
 	}
 	return ck, true, nil
 }
-
-// writeFileAtomic writes data so that a crash leaves the old or the new file.
-func writeFileAtomic(path string, data []byte) error { return atomicfile.WriteBytes(path, data) }
-
-func writeJSONAtomic(path string, v any) error { return atomicfile.WriteJSON(path, v) }

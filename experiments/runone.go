@@ -141,7 +141,7 @@ func (r *oneRun) build(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), r.resolved); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "config.yaml"), r.resolved); err != nil {
 		return err
 	}
 	lcfg := cfg.Learner
@@ -294,7 +294,7 @@ func (r *oneRun) record(ctx context.Context, rec envs.Record) error {
 			r.stoppedBy = by
 		}
 		st = &r.stopper.state
-		if err := writeJSONAtomic(filepath.Join(r.dir, "stopping.json"), r.stopper.state.Rounds); err != nil {
+		if err := atomicfile.WriteJSON(filepath.Join(r.dir, "stopping.json"), r.stopper.state.Rounds); err != nil {
 			return err
 		}
 	}
@@ -349,7 +349,7 @@ func (r *oneRun) summarize() (Summary, error) {
 		[]Curve{CurveOf(sc.ID(), r.records)}); err != nil {
 		return sum, err
 	}
-	if err := writeJSONAtomic(filepath.Join(r.dir, "summary.json"), sum); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(r.dir, "summary.json"), sum); err != nil {
 		return sum, err
 	}
 	r.log.Info("run done", zap.Float64("final_acc", float64(sum.FinalAcc)), zap.Float64("aulc", float64(sum.AULC)),

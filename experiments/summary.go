@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/alrl/alrl/envs"
+	"github.com/alrl/alrl/internal/atomicfile"
 )
 
 // StrategyStats aggregates a strategy's runs over seeds.
@@ -59,7 +60,7 @@ func WriteExperimentSummary(cfg Config, results []RunResult) error {
 		_ = w.Write([]string{s.Strategy, strconv.Itoa(s.Seeds), f(s.FinalMean), f(s.FinalStd), f(s.AULCMean), f(s.AULCStd), f(s.TrainSeconds), f(s.QuerySec)})
 	}
 	w.Flush()
-	if err := writeFileAtomic(filepath.Join(cfg.Out, "summary.csv"), buf.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(cfg.Out, "summary.csv"), buf.Bytes()); err != nil {
 		return err
 	}
 	var md bytes.Buffer
@@ -77,7 +78,7 @@ func WriteExperimentSummary(cfg Config, results []RunResult) error {
 	if len(results) > 0 {
 		fmt.Fprintf(&md, "\nLearner backend: %s; network: %s.\n", results[0].Summary.Backend, results[0].Summary.Learner)
 	}
-	if err := writeFileAtomic(filepath.Join(cfg.Out, "summary.md"), md.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(cfg.Out, "summary.md"), md.Bytes()); err != nil {
 		return err
 	}
 	byStrategy := map[string][][]envs.Record{}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/internal/atomicfile"
 	"github.com/alrl/alrl/internal/childproc"
 )
 
@@ -240,7 +241,7 @@ type TaskError struct {
 
 func writeTaskError(dir string, attempt int, err error) {
 	host, _ := os.Hostname()
-	_ = writeJSONAtomic(filepath.Join(dir, "error.json"), TaskError{Error: err.Error(), Permanent: experiments.IsPermanent(err), Attempt: attempt, Host: host, PID: os.Getpid(), Time: time.Now().UTC()})
+	_ = atomicfile.WriteJSON(filepath.Join(dir, "error.json"), TaskError{Error: err.Error(), Permanent: experiments.IsPermanent(err), Attempt: attempt, Host: host, PID: os.Getpid(), Time: time.Now().UTC()})
 }
 
 // lockRun takes an exclusive lock on dir/.lock without waiting.

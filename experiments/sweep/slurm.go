@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/internal/atomicfile"
 )
 
 // SlurmConfig is the `slurm:` section of a sweep file.
@@ -160,7 +161,7 @@ func (s *Slurm) submit(ctx context.Context, tasks []Task) (slurmJob, error) {
 		fmt.Fprintf(&list, "%s\t%d\n", t.Dir, t.Attempt)
 	}
 	taskFile := filepath.Join(s.slurmDir(), "tasks-"+stamp+".txt")
-	if err := writeFileAtomic(taskFile, list.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(taskFile, list.Bytes()); err != nil {
 		return slurmJob{}, err
 	}
 	args := s.sbatchArgs(len(tasks))
@@ -179,7 +180,7 @@ echo "alrl task ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} on $(hostname): $ru
 exec %s --dir "$run" --threads "${SLURM_CPUS_PER_TASK:-1}" --attempt "$attempt"
 `, s.Sweep, len(tasks), strings.Join(args, " "), shellQuote(taskFile), strings.Join(q, " "))
 	scriptPath := filepath.Join(s.slurmDir(), "job-"+stamp+".sh")
-	if err := writeFileAtomic(scriptPath, []byte(script)); err != nil {
+	if err := atomicfile.WriteBytes(scriptPath, []byte(script)); err != nil {
 		return slurmJob{}, err
 	}
 	if err := os.Chmod(scriptPath, 0o755); err != nil {
@@ -198,7 +199,7 @@ exec %s --dir "$run" --threads "${SLURM_CPUS_PER_TASK:-1}" --attempt "$attempt"
 	}
 	job := slurmJob{ID: id, Tasks: tasks, Submitted: time.Now().UTC(), Script: scriptPath}
 	jobs := append(s.readJobs(), job)
-	if err := writeJSONAtomic(s.jobsPath(), jobs); err != nil {
+	if err := atomicfile.WriteJSON(s.jobsPath(), jobs); err != nil {
 		return job, err
 	}
 	s.log().Info("submitted", zap.String("job", id), zap.Int("tasks", len(tasks)), zap.String("script", scriptPath))

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/internal/atomicfile"
 )
 
 // Run states in a sweep index.
@@ -84,7 +85,7 @@ func (s *Sweep) Prepare(out string) error {
 	if err := os.MkdirAll(filepath.Join(out, "runs"), 0o755); err != nil {
 		return fmt.Errorf("creating the sweep folder: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(out, "sweep.yaml"), s.Source); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(out, "sweep.yaml"), s.Source); err != nil {
 		return err
 	}
 	for _, r := range s.Runs {
@@ -112,7 +113,7 @@ func (s *Sweep) Prepare(out string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), b); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(dir, "config.yaml"), b); err != nil {
 			return err
 		}
 	}
@@ -294,7 +295,7 @@ func (s *sweepState) saveLocked() error {
 	for _, r := range s.ix.Runs {
 		s.ix.Counts[r.Status]++
 	}
-	return writeJSONAtomic(IndexPath(s.out), s.ix)
+	return atomicfile.WriteJSON(IndexPath(s.out), s.ix)
 }
 
 func (s *sweepState) snapshot() Index {

@@ -5,6 +5,7 @@ package torch
 import (
 	"fmt"
 	"runtime"
+	"slices"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -130,7 +131,7 @@ func (l *Learner) copySaved(byName map[string]learner.Tensor, name string, dst *
 	if err != nil {
 		return err
 	}
-	if fmt.Sprint(toInt64(src.Shape)) != fmt.Sprint(size) {
+	if !slices.Equal(toInt64(src.Shape), size) {
 		return fmt.Errorf("weights: tensor %q has shape %v, the model needs %v (the model in the config differs from the saved one)", name, src.Shape, size)
 	}
 	t, err := ts.NewTensorFromData(src.Data, size)
@@ -139,6 +140,7 @@ func (l *Learner) copySaved(byName map[string]learner.Tensor, name string, dst *
 	}
 	if l.device != gotch.CPU {
 		d, err := t.To(l.device, true)
+		_ = t.Drop()
 		if err != nil {
 			return err
 		}
