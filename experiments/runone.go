@@ -116,8 +116,7 @@ func (r *oneRun) check() (done bool, err error) {
 		}
 	}
 	if r.hasCk {
-		old, err := os.ReadFile(filepath.Join(r.dir, "config.yaml"))
-		if err == nil && string(old) != string(r.resolved) {
+		if same, err := sameConfig(filepath.Join(r.dir, "config.yaml"), r.resolved); err == nil && !same {
 			return false, fmt.Errorf("cannot resume: the config differs from the one in %s/config.yaml; use another --out", r.dir)
 		}
 	}
@@ -355,4 +354,35 @@ func (r *oneRun) summarize() (Summary, error) {
 	r.log.Info("run done", zap.Float64("final_acc", float64(sum.FinalAcc)), zap.Float64("aulc", float64(sum.AULC)),
 		zap.Float64("seconds", sum.WallSeconds))
 	return sum, nil
+}
+
+// sameConfig reports whether the config.yaml at path means the same config
+// as resolved: both are decoded over this binary's defaults and re-encoded,
+// so a key written by an older alrl that this one omits when empty (or a
+// new key at its default) does not block a resume.
+func sameConfig(path string, resolved []byte) (bool, error) {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	if string(old) == string(resolved) {
+		return true, nil
+	}
+	a, err := DecodeConfig(path, old)
+	if err != nil {
+		return false, nil
+	}
+	b, err := DecodeConfig("resolved config", resolved)
+	if err != nil {
+		return false, err
+	}
+	ya, err := a.YAML()
+	if err != nil {
+		return false, err
+	}
+	yb, err := b.YAML()
+	if err != nil {
+		return false, err
+	}
+	return string(ya) == string(yb), nil
 }
