@@ -73,7 +73,11 @@ type Timing struct {
 	// OwnSeconds is the strategy's own computation, with the capabilities
 	// precomputed (a capability it computed on other samples is included).
 	OwnSeconds float64
-	PerSecond  float64  // capabilities: samples per second
+	PerSecond  float64 // capabilities: samples per second
+	// Ratio is Seconds over one deterministic forward pass of the same
+	// candidates (the probs capability): what a strategy or capability costs
+	// in units of the cheapest possible round.
+	Ratio      float64
 	Uses       []string // capabilities a strategy took from the precomputed ones
 	PeakRSSMiB float64  // peak resident memory of the process during the measurement (NaN if unknown)
 	Status     string   // ok, skipped or error
@@ -90,7 +94,17 @@ type Result struct {
 	Threads    int
 	FitSeconds float64
 	BaseRSSMiB float64 // resident memory after loading, fitting and precomputing
-	Timings    []Timing
+	// ForwardSeconds is one deterministic forward pass over the candidates
+	// through the learner (probabilities into Go): every Ratio's unit.
+	ForwardSeconds float64
+	// BareRows and BareSeconds time the backend's bare batched forward of the
+	// same network (inputs prebuilt, logits dropped on the device), if the
+	// learner has one; BackendRatio is the learner's samples/s over the bare
+	// forward's (1 = no overhead). NaN without one.
+	BareRows     int
+	BareSeconds  float64
+	BackendRatio float64
+	Timings      []Timing
 }
 
 // Default is `make bench`: the full MNIST training set (60,000) as the
@@ -295,6 +309,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		entries = append(entries, e)
 	}
 
+	// One deterministic pass over the candidates is every ratio's unit.
+	needed[learner.CapProbs] = true
 	var sets []benchSet
 	for _, c := range []learner.Capability{learner.CapProbs, learner.CapMCDropout, learner.CapEmbeddings} {
 		if !needed[c] {
@@ -326,11 +342,27 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 			secs := time.Since(t0).Seconds()
 			sets = append(sets, benchSet{c: c, t: t, idx: set.idx, secs: secs, tag: set.tag})
-			if set.tag == "candidates" {
-				emit(Timing{Kind: Capability, Name: string(c), Rows: len(set.idx), T: t, Seconds: secs,
-					PerSecond: float64(len(set.idx)) / secs, PeakRSSMiB: math.NaN(), Status: OK})
+			if set.tag != "candidates" {
+				continue
 			}
+			if c == learner.CapProbs {
+				res.ForwardSeconds = secs
+			}
+			emit(Timing{Kind: Capability, Name: string(c), Rows: len(set.idx), T: t, Seconds: secs,
+				PerSecond: float64(len(set.idx)) / secs, Ratio: secs / res.ForwardSeconds, PeakRSSMiB: math.NaN(), Status: OK})
 		}
+	}
+	res.BackendRatio = math.NaN()
+	if bf, ok := l.(bareForwarder); ok {
+		rows, secs, err := bf.BareForward(ctx, cands)
+		if err != nil {
+			return res, fmt.Errorf("bench: %w", err)
+		}
+		res.BareRows, res.BareSeconds = rows, secs
+		res.BackendRatio = (float64(len(cands)) / res.ForwardSeconds) / (float64(rows) / secs)
+		emit(Timing{Kind: Capability, Name: "bare_forward", Rows: rows, Seconds: secs, PerSecond: float64(rows) / secs,
+			Ratio: secs / res.ForwardSeconds * float64(len(cands)) / float64(rows), PeakRSSMiB: math.NaN(), Status: OK,
+			Note: "the backend's batched forward alone: inputs prebuilt, logits left on the device"})
 	}
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -341,7 +373,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			tm := Timing{Kind: Strategy, Name: e.name, K: k, PeakRSSMiB: math.NaN()}
+			tm := Timing{Kind: Strategy, Name: e.name, K: k, PeakRSSMiB: math.NaN(), Ratio: math.NaN()}
 			switch {
 			case e.skip != "":
 				tm.Status, tm.Note = Skipped, e.skip
@@ -402,14 +434,38 @@ func benchQuery(ctx context.Context, cfg Config, s strategies.Strategy, base *le
 		}
 	}
 	tm.Note = strings.TrimSuffix(tm.Note, "; ")
+	if fwd := forwardSeconds(sets); fwd > 0 {
+		tm.Ratio = tm.Seconds / fwd
+	}
+}
+
+// forwardSeconds is the probs capability's time over the candidates.
+func forwardSeconds(sets []benchSet) float64 {
+	for _, set := range sets {
+		if set.c == learner.CapProbs && set.tag == "candidates" {
+			return set.secs
+		}
+	}
+	return 0
+}
+
+// bareForwarder is a learner that can time its network's bare batched
+// forward pass (the torch backend).
+type bareForwarder interface {
+	BareForward(ctx context.Context, idx []int) (rows int, seconds float64, err error)
 }
 
 // WriteTable prints the report as aligned text.
 func (r Result) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "data %s: pool %d (%d candidates, %d labeled); learner %s; %d threads; fit %.1f s; RSS after precomputing %s MiB\n\n",
+	fmt.Fprintf(w, "data %s: pool %d (%d candidates, %d labeled); learner %s; %d threads; fit %.1f s; RSS after precomputing %s MiB\n",
 		r.Data, r.Pool, r.Candidates, r.Labeled, r.Learner, r.Threads, r.FitSeconds, fmtMiB(r.BaseRSSMiB))
+	fmt.Fprintf(w, "ratio = seconds over one deterministic forward pass of the candidates (%.2f s)", r.ForwardSeconds)
+	if !math.IsNaN(r.BackendRatio) {
+		fmt.Fprintf(w, "; backend throughput over its bare batched forward: %.2f", r.BackendRatio)
+	}
+	fmt.Fprint(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "capability\tsamples\tT\tseconds\tsamples/s\t")
+	fmt.Fprintln(tw, "capability\tsamples\tT\tseconds\tsamples/s\tratio\t")
 	for _, t := range r.Timings {
 		if t.Kind != Capability {
 			continue
@@ -418,27 +474,27 @@ func (r Result) WriteTable(w io.Writer) error {
 		if t.T > 0 {
 			tt = strconv.Itoa(t.T)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.0f\t\n", t.Name, t.Rows, tt, t.Seconds, t.PerSecond)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.0f\t%.2f\t\n", t.Name, t.Rows, tt, t.Seconds, t.PerSecond, t.Ratio)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "strategy\tk\tquery s\town s\tpeak RSS MiB\tuses / note")
+	fmt.Fprintln(tw, "strategy\tk\tquery s\tratio\town s\tpeak RSS MiB\tuses / note")
 	for _, t := range r.Timings {
 		if t.Kind != Strategy {
 			continue
 		}
 		if t.Status != OK {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t\t\t%s\n", t.Name, t.K, t.Status, t.Note)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t\t\t\t%s\n", t.Name, t.K, t.Status, t.Note)
 			continue
 		}
 		note := strings.Join(t.Uses, ", ")
 		if t.Note != "" {
 			note += " (" + t.Note + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f\t%s\t%s\n", t.Name, t.K, t.Seconds, t.OwnSeconds, fmtMiB(t.PeakRSSMiB), note)
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.2f\t%.3f\t%s\t%s\n", t.Name, t.K, t.Seconds, t.Ratio, t.OwnSeconds, fmtMiB(t.PeakRSSMiB), note)
 	}
 	return tw.Flush()
 }
@@ -459,7 +515,7 @@ func (r Result) WriteCSV(w io.Writer) error {
 		}
 		return strconv.FormatFloat(v, 'g', 6, 64)
 	}
-	_ = cw.Write([]string{"kind", "name", "k", "samples", "T", "seconds", "own_seconds", "per_second", "uses", "peak_rss_mib", "status", "note",
+	_ = cw.Write([]string{"kind", "name", "k", "samples", "T", "seconds", "ratio", "own_seconds", "per_second", "uses", "peak_rss_mib", "status", "note",
 		"data", "pool", "candidates", "labeled", "learner", "threads"})
 	for _, t := range r.Timings {
 		rows := ""
@@ -470,7 +526,7 @@ func (r Result) WriteCSV(w io.Writer) error {
 		if t.K > 0 {
 			k = strconv.Itoa(t.K)
 		}
-		_ = cw.Write([]string{t.Kind, t.Name, k, rows, strconv.Itoa(t.T), f(t.Seconds), f(t.OwnSeconds), f(t.PerSecond),
+		_ = cw.Write([]string{t.Kind, t.Name, k, rows, strconv.Itoa(t.T), f(t.Seconds), f(t.Ratio), f(t.OwnSeconds), f(t.PerSecond),
 			strings.Join(t.Uses, " "), f(t.PeakRSSMiB), t.Status, t.Note,
 			r.Data, strconv.Itoa(r.Pool), strconv.Itoa(r.Candidates), strconv.Itoa(r.Labeled), r.Learner, strconv.Itoa(r.Threads)})
 	}

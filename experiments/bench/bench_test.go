@@ -198,6 +198,20 @@ func TestBenchHarness(t *testing.T) {
 		if !(tm.PeakRSSMiB > 1) {
 			t.Errorf("%s k=%d: peak RSS %v MiB", tc.name, tc.k, tm.PeakRSSMiB)
 		}
+		// Ratio is the query time in units of one forward pass.
+		if math.Abs(tm.Ratio*res.ForwardSeconds-tm.Seconds) > 1e-9 {
+			t.Errorf("%s k=%d: ratio %g, want %g / %g", tc.name, tc.k, tm.Ratio, tm.Seconds, res.ForwardSeconds)
+		}
+	}
+	if res.ForwardSeconds != probs.Seconds || probs.Ratio != 1 {
+		t.Errorf("forward pass %g s, probabilities line %g s with ratio %g; want the same time and ratio 1", res.ForwardSeconds, probs.Seconds, probs.Ratio)
+	}
+	// The test learner has no bare forward: no backend ratio, no line.
+	if !math.IsNaN(res.BackendRatio) {
+		t.Errorf("backend ratio %g for a learner without a bare forward, want NaN", res.BackendRatio)
+	}
+	if skipped, _ := findTiming(res, Strategy, "test_bench_fail", 2); !math.IsNaN(skipped.Ratio) {
+		t.Errorf("a failed query has ratio %g, want NaN", skipped.Ratio)
 	}
 	if n := len(res.Timings); n != 2+8*3 {
 		t.Errorf("%d timings, want 2 capabilities + 8 strategies x 3 k", n)

@@ -160,6 +160,11 @@ func TestMCDropoutHoistingIsExact(t *testing.T) {
 	if len(prefix) != 6 || drop != 4 || rest != 7 {
 		t.Fatalf("MCSplit = %v, %d, %d; want 6 hoisted layers, dropout at 4, rest from 7", prefix, drop, rest)
 	}
+	// flatten and dense follow: the dense layer is folded over the channel
+	// masks, and the comparison below checks that path against the naive one.
+	if !l.foldsChannelDense(drop, rest) {
+		t.Fatal("the dense layer after dropout2d, pool, relu, flatten is not folded")
+	}
 	ctx := context.Background()
 	idx := seq(96, 112)
 	l.Reseed(99)
@@ -357,4 +362,16 @@ func sumAbs(m *mat.Dense) float64 {
 		}
 	}
 	return s
+}
+
+func TestBareForwardTimesThePool(t *testing.T) {
+	d := images(t, 128)
+	l := fitted(t, d, smallCNN(), 1)
+	rows, secs, err := l.BareForward(context.Background(), seq(0, 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 40 || !(secs > 0) {
+		t.Fatalf("BareForward = %d rows in %g s, want 40 rows in a positive time", rows, secs)
+	}
 }

@@ -110,6 +110,13 @@ func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, 
 	defer freeMasks(masks)
 	prefix, drop, rest := l.arch.MCSplit()
 	n := len(l.arch.Layers)
+	var stack *ts.Tensor // [T, C] channel masks, when the first dense folds
+	if l.foldsChannelDense(drop, rest) {
+		if stack, err = channelMaskStack(masks, drop); err != nil {
+			return nil, fmt.Errorf("mc dropout masks: %w", err)
+		}
+		defer stack.Drop()
+	}
 	err = l.batches(ctx, "mc-dropout", idx, func(lo, hi int, x *ts.Tensor) error {
 		h, err := x.ShallowClone()
 		if err != nil {
@@ -124,6 +131,9 @@ func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, 
 			h = y
 		}
 		defer h.Drop()
+		if stack != nil {
+			return l.mcFolded(h, stack, masks, rest, outs, lo)
+		}
 		for t := 0; t < T; t++ {
 			var logits *ts.Tensor
 			if drop < 0 {
@@ -136,17 +146,7 @@ func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, 
 				logits, err = l.forwardMasked(d, rest, n, masks[t])
 				_ = d.Drop()
 			}
-			if err != nil {
-				return err
-			}
-			p, err := softmax(logits)
-			_ = logits.Drop()
-			if err != nil {
-				return err
-			}
-			err = copyRows(p, outs[t], lo)
-			_ = p.Drop()
-			if err != nil {
+			if err := probsInto(logits, err, outs[t], lo); err != nil {
 				return err
 			}
 		}
@@ -156,4 +156,111 @@ func (l *Learner) MCProbs(ctx context.Context, idx []int, T int) ([]*mat.Dense, 
 		return nil, fmt.Errorf("mc dropout: %w", err)
 	}
 	return outs, nil
+}
+
+// foldsChannelDense reports whether the T passes can start after the first
+// dense layer: a channel-wise dropout whose (hoisted) pooling and ReLU are
+// followed by flatten and dense. That dense layer is linear, so with h the
+// hoisted activations, m_t the channel mask and W_c the weight columns of
+// channel c, W (m_t . h) = sum_c m_t[c] (W_c h_c): the C partial products
+// W_c h_c are computed once and each MC sample costs only a [T, C] x
+// [C, B*O] product, C*O multiply-adds per sample instead of C*S*O (exact
+// up to floating-point reassociation).
+func (l *Learner) foldsChannelDense(drop, rest int) bool {
+	ls := l.arch.Layers
+	return drop >= 0 && ls[drop].Type == "dropout2d" && rest+1 < len(ls) &&
+		ls[rest].Type == "flatten" && ls[rest+1].Type == "dense" && len(ls[rest].InShape) == 3
+}
+
+// channelMaskStack stacks the T channel masks of layer drop ([1, C, 1, 1]
+// each) into a [T, C] tensor.
+func channelMaskStack(masks [][]*ts.Tensor, drop int) (*ts.Tensor, error) {
+	rows := make([]ts.Tensor, len(masks))
+	var views []*ts.Tensor
+	defer func() {
+		for _, v := range views {
+			_ = v.Drop()
+		}
+	}()
+	for t, ms := range masks {
+		v, err := ms[drop].Flatten(0, -1, false)
+		if err != nil {
+			return nil, err
+		}
+		u, err := v.Unsqueeze(0, true)
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, u)
+		rows[t] = *u
+	}
+	return ts.Cat(rows, 0)
+}
+
+// mcFolded runs the T MC passes of one batch from the hoisted activations h
+// ([B, C, H, W]) with the first dense layer (layer rest+1) folded over the
+// channel masks (see foldsChannelDense), writing sample t's probabilities
+// into rows lo.. of outs[t].
+func (l *Learner) mcFolded(h, stack *ts.Tensor, masks [][]*ts.Tensor, rest int, outs []*mat.Dense, lo int) error {
+	size, err := h.Size()
+	if err != nil {
+		return err
+	}
+	b, c, s := size[0], size[1], int64(1)
+	for _, d := range size[2:] {
+		s *= d
+	}
+	dense := l.params[rest+1]
+	o := int64(l.arch.Layers[rest+1].Out)
+	T := int64(len(masks))
+	z, err := chain(h,
+		func(x *ts.Tensor) (*ts.Tensor, error) { return x.Reshape([]int64{b, c, s}, false) },
+		func(x *ts.Tensor) (*ts.Tensor, error) { return x.Permute([]int64{1, 0, 2}, false) }, // [C, B, S]
+		func(x *ts.Tensor) (*ts.Tensor, error) {
+			w, err := chain(dense.w,
+				func(w *ts.Tensor) (*ts.Tensor, error) { return w.Reshape([]int64{o, c, s}, false) },
+				func(w *ts.Tensor) (*ts.Tensor, error) { return w.Permute([]int64{1, 2, 0}, false) }) // [C, S, O]
+			if err != nil {
+				return nil, err
+			}
+			defer w.Drop()
+			return x.Bmm(w, false) // [C, B, O]: W_c h_c
+		},
+		func(x *ts.Tensor) (*ts.Tensor, error) { return x.Reshape([]int64{c, b * o}, false) },
+		func(x *ts.Tensor) (*ts.Tensor, error) { return stack.Mm(x, false) }, // [T, B*O]
+		func(x *ts.Tensor) (*ts.Tensor, error) { return x.Reshape([]int64{T, b, o}, false) },
+		func(x *ts.Tensor) (*ts.Tensor, error) { return x.Add(dense.b, false) },
+	)
+	if err != nil {
+		return fmt.Errorf("folded dense layer %d: %w", rest+1, err)
+	}
+	defer z.Drop()
+	n := len(l.arch.Layers)
+	for t := range masks {
+		zt, err := z.Select(0, int64(t), false)
+		if err != nil {
+			return err
+		}
+		logits, err := l.forwardMasked(zt, rest+2, n, masks[t])
+		_ = zt.Drop()
+		if err := probsInto(logits, err, outs[t], lo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// probsInto writes softmax(logits) into rows lo.. of out and frees logits;
+// ferr is the error of the forward pass that made them, returned unchanged.
+func probsInto(logits *ts.Tensor, ferr error, out *mat.Dense, lo int) error {
+	if ferr != nil {
+		return ferr
+	}
+	p, err := softmax(logits)
+	_ = logits.Drop()
+	if err != nil {
+		return err
+	}
+	defer p.Drop()
+	return copyRows(p, out, lo)
 }
