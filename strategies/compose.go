@@ -477,3 +477,6 @@ func init() {
 		New: newWeighted,
 	})
 }
+
+// SelectsTopK marks Select as the top k of Score.
+func (*Weighted) SelectsTopK() {}

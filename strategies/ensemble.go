@@ -84,3 +84,6 @@ func init() {
 		},
 	})
 }
+
+// SelectsTopK marks Select as the top k of Score.
+func (ensemble) SelectsTopK() {}

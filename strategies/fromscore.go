@@ -58,3 +58,6 @@ func (s scored) Select(ctx context.Context, q Query) ([]int, error) {
 	}
 	return TopK(v, q.Candidates, q.K)
 }
+
+// SelectsTopK marks Select as the top k of Score.
+func (scored) SelectsTopK() {}

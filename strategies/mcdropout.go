@@ -254,3 +254,6 @@ func init() {
 		})
 	}
 }
+
+// SelectsTopK marks Select as the top k of Score.
+func (mcScorer) SelectsTopK() {}

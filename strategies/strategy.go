@@ -76,6 +76,14 @@ type Scorer interface {
 	Score(ctx context.Context, q Query) ([]float64, error)
 }
 
+// TopKScorer is a Scorer whose Select is exactly TopK of its Score, so
+// that scores computed on parts of the candidate list (the shards of a
+// sharded pool scoring) merge into the selection of the whole list.
+type TopKScorer interface {
+	Scorer
+	SelectsTopK()
+}
+
 // Needer is implemented by strategies that declare the capabilities they use,
 // so a learner without them is rejected when the run is configured.
 type Needer interface {

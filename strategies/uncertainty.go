@@ -116,3 +116,6 @@ func init() {
 		Register(Info{Name: d.name, Description: d.desc, New: func(Options) (Strategy, error) { return s, nil }})
 	}
 }
+
+// SelectsTopK marks Select as the top k of Score.
+func (probScorer) SelectsTopK() {}

@@ -107,3 +107,6 @@ func (vaal) Score(ctx context.Context, q Query) ([]float64, error) {
 }
 
 func (s vaal) Select(ctx context.Context, q Query) ([]int, error) { return scoreSelect(ctx, s, q) }
+
+// SelectsTopK marks Select as the top k of Score.
+func (vaal) SelectsTopK() {}

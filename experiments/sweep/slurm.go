@@ -66,6 +66,18 @@ type Slurm struct {
 	Sweep   string   // sweep name (job name)
 	Command []string // worker command; empty = Config.Command, else this binary's sweep-task
 	Log     *zap.Logger
+	// Done reports whether a task's folder holds its finished result (nil:
+	// a run's summary.json); tasks other than sweep runs, such as the
+	// shards of a round's pool scoring, set their own.
+	Done func(dir string) error
+}
+
+func (s *Slurm) done(dir string) error {
+	if s.Done != nil {
+		return s.Done(dir)
+	}
+	_, err := experiments.ReadSummary(dir)
+	return err
 }
 
 // Name returns "slurm".
@@ -117,7 +129,7 @@ func (s *Slurm) Execute(ctx context.Context, tasks []Task, started func(Task), f
 	}
 	var toRun []Task
 	for _, t := range tasks {
-		if _, err := experiments.ReadSummary(t.Dir); err == nil {
+		if s.done(t.Dir) == nil {
 			started(t)
 			finished(Outcome{Task: t})
 			continue
@@ -318,7 +330,7 @@ func (s *Slurm) wait(ctx context.Context, job slurmJob, started func(Task), fini
 		t := job.Tasks[i]
 		logPath := filepath.Join(s.slurmDir(), fmt.Sprintf("%s_%d.out", job.ID, i))
 		o := Outcome{Task: t, Log: logPath, Seconds: time.Since(job.Submitted).Seconds()}
-		if _, err := experiments.ReadSummary(t.Dir); err != nil {
+		if err := s.done(t.Dir); err != nil {
 			msg := fmt.Sprintf("slurm task %s_%d ended %s", job.ID, i, state)
 			if exit != "" {
 				msg += " (exit " + exit + ")"

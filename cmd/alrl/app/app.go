@@ -54,7 +54,7 @@ environment. Start with the shipped default:
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console (human-readable) or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), reportCmd(), reproduceCmd(), queryCmd(), answerCmd(), labelCmd(), listCmd(), benchCmd(), completionCmd(), versionCmd()},
+		Commands: []*cli.Command{trainCmd(), sweepCmd(), sweepTaskCmd(), scoreShardCmd(), reportCmd(), reproduceCmd(), queryCmd(), answerCmd(), labelCmd(), listCmd(), benchCmd(), completionCmd(), versionCmd()},
 	}
 }
 

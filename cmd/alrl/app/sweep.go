@@ -15,6 +15,7 @@ import (
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/experiments/report"
+	"github.com/alrl/alrl/experiments/shard"
 	"github.com/alrl/alrl/experiments/sweep"
 )
 
@@ -181,6 +182,29 @@ func sweepTaskCmd() *cli.Command {
 			_, err = sweep.RunTask(c.Context, c.String("dir"), c.Int("attempt"),
 				experiments.Options{DataDir: c.String("data-dir"), Threads: c.Int("threads"), Log: log, Version: Version, Commit: Commit})
 			return err
+		},
+	}
+}
+
+func scoreShardCmd() *cli.Command {
+	return &cli.Command{
+		Name:   "score-shard",
+		Usage:  "score one shard of a round's pool (started by the sharded strategy's executors)",
+		Hidden: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "dir", Required: true, Usage: "shard folder (its round folder holds spec.json)"},
+			&cli.IntFlag{Name: "threads", Usage: "libtorch threads (0 = the run config's)"},
+			&cli.IntFlag{Name: "attempt", Value: 1, Usage: "attempt number (unused; executors pass it)"},
+			&cli.StringFlag{Name: "data-dir", EnvVars: []string{datasets.EnvDataDir}, Usage: "folder to read data files from"},
+		},
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			return shard.WorkDir(c.Context, c.String("dir"),
+				experiments.Options{DataDir: c.String("data-dir"), Threads: c.Int("threads"), Log: log, Version: Version, Commit: Commit})
 		},
 	}
 }
