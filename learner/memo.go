@@ -20,7 +20,9 @@ type Memo struct {
 	cache map[memoKey]any
 	hits  map[memoKey]int
 	// Calls counts underlying computations per capability (for tests and logs).
-	Calls map[Capability]int
+	Calls  map[Capability]int
+	seed   uint64
+	seeded bool
 }
 
 type memoKey struct {
@@ -97,6 +99,23 @@ func (m *Memo) put(k memoKey, v any) {
 func (m *Memo) Fit(ctx context.Context, train, val Labeled, seed uint64) (FitStats, error) {
 	m.Reset()
 	return m.Learner.Fit(ctx, train, val, seed)
+}
+
+// Reseed reseeds the underlying learner and remembers the seed.
+func (m *Memo) Reseed(seed uint64) {
+	m.mu.Lock()
+	m.seed, m.seeded = seed, true
+	m.mu.Unlock()
+	m.Learner.Reseed(seed)
+}
+
+// LastSeed returns the seed of the last Reseed, and false before the first:
+// a worker that reseeds its copy of the model with it draws the same
+// dropout masks (sharded pool scoring).
+func (m *Memo) LastSeed() (uint64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seed, m.seeded
 }
 
 // Load loads weights into the underlying learner and clears the cache.

@@ -179,7 +179,16 @@ func (s *Sharded) Select(ctx context.Context, q strategies.Query) ([]int, error)
 		keep = 10 * q.K
 	}
 	spec := &Spec{Of: s.of, Candidates: q.Candidates, Labeled: q.Labeled, K: q.K, Keep: keep, TopK: topK,
-		Round: q.Round, MCSeed: q.RNG.Uint64(), Seed: q.RNG.Uint64(), Shards: s.Shards}
+		Round: q.Round, Seed: q.RNG.Uint64(), Shards: s.Shards}
+	// The workers draw the dropout masks that the model would draw here: the
+	// seed the loop gave it this round, else a fresh one set on it too.
+	seeded := false
+	if ls, ok := q.Model.(interface{ LastSeed() (uint64, bool) }); ok {
+		spec.MCSeed, seeded = ls.LastSeed()
+	}
+	if !seeded {
+		spec.MCSeed = q.RNG.Uint64()
+	}
 	nonce := make([]byte, 8)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
