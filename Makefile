@@ -101,12 +101,17 @@ BENCH_TIMEOUT ?= 3m
 bench: build
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 30m ./learner/torch/ ./learner/gorgonia/
 	$(GO) test -run '^$$' -bench FastEnv -benchtime 300x ./agents/
-	./$(BIN) bench --timeout $(BENCH_TIMEOUT) --out runs/bench/mnist.csv
+	./$(BIN) bench --timeout $(BENCH_TIMEOUT) --out results/bench/mnist.csv
 
 # bench-large: core-set, BADGE and entropy on 1,000,000 synthetic samples
-# (D = 128, k = 1,000), with peak memory.
+# (D = 128, k = 1,000), then BALD (T = 20 MC-dropout samples) over the same
+# 1,000,000 scored in 20 shards in process, so that one shard's samples are
+# in memory at a time; each with its peak memory (the query time of the
+# sharded BALD is its time per million).
 bench-large: build
-	./$(BIN) bench --synthetic --out runs/bench/synthetic.csv
+	./$(BIN) bench --synthetic --out results/bench/synthetic.csv
+	./$(BIN) bench --synthetic --strategies sharded --opt sharded.of=bald --opt sharded.shards=20 \
+	  --out results/bench/synthetic-mc.csv
 
 # Pure Go: no libtorch, no cgo, no apt packages; only the Go toolchain (and
 # the MNIST module for runs and benchmarks). The gorgonia backend stands in

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/alrl/alrl/experiments/sweep"
+	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/strategies"
 )
 
@@ -27,14 +28,19 @@ type InProcess struct{}
 // Name returns "inprocess".
 func (InProcess) Name() string { return "inprocess" }
 
-// Execute runs Work on each shard in turn.
+// Execute runs Work on each shard in turn, each with a cache of its own rather
+// than the round's, so that only one shard's outputs are in memory.
 func (InProcess) Execute(ctx context.Context, spec *Spec, _ string, model strategies.Model) ([]*Result, error) {
 	out := make([]*Result, spec.Shards)
 	for i := range out {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		r, err := Work(ctx, spec, i, model)
+		m := model
+		if memo, ok := model.(*learner.Memo); ok {
+			m = learner.NewMemo(memo.Learner) // this shard's cache, dropped after it
+		}
+		r, err := Work(ctx, spec, i, m)
 		if err != nil {
 			return nil, err
 		}

@@ -146,6 +146,10 @@ func slurmConfig(v any) (sweep.SlurmConfig, error) {
 	return c, nil
 }
 
+// ScoresInShards marks a strategy that computes the model's outputs itself,
+// shard by shard, so that a harness must not precompute them for the whole pool.
+func (*Sharded) ScoresInShards() {}
+
 // Name returns "sharded".
 func (*Sharded) Name() string { return "sharded" }
 
