@@ -223,6 +223,18 @@ func RegisterBackend(name, doc string, f Factory, opts ...BackendOption) {
 	Register(b)
 }
 
+// extensions holds, per backend, the wrappers of RegisterExtension.
+var extensions = map[string][]func(Learner) Learner{}
+
+// RegisterExtension makes every learner that the named backend builds pass
+// through wrap, which returns it with capabilities of other packages added:
+// package trainers attaches its networks and training loops (weighted fits,
+// the loss-prediction module, VAAL) to the torch backend's learners this
+// way, so that the backend keeps only tensors and layers. Call it from init.
+func RegisterExtension(backend string, wrap func(Learner) Learner) {
+	extensions[backend] = append(extensions[backend], wrap)
+}
+
 // Backends returns the names of the compiled-in backends, sorted.
 func Backends() []string { return backends.Names() }
 
@@ -318,14 +330,24 @@ func New(in datasets.Inputs, numClasses int, cfg Config) (Learner, error) {
 			return nil, err
 		}
 	}
+	build := func(cfg Config) (Learner, error) {
+		l, err := b.New(in, numClasses, cfg)
+		if err != nil {
+			return nil, err
+		}
+		for _, wrap := range extensions[name] {
+			l = wrap(l)
+		}
+		return l, nil
+	}
 	if cfg.Ensemble < 2 {
-		return b.New(in, numClasses, cfg)
+		return build(cfg)
 	}
 	single := cfg
 	single.Ensemble = 0
 	members := make([]Learner, 0, cfg.Ensemble)
 	for i := 0; i < cfg.Ensemble; i++ {
-		m, err := b.New(in, numClasses, single)
+		m, err := build(single)
 		if err != nil {
 			for _, p := range members {
 				_ = p.Close()

@@ -12,10 +12,12 @@
 //   - learning_loss: Yoo & Kweon 2019, a loss-prediction module trained
 //     jointly with the task model (strategy learning_loss reads it).
 //
-// Trainers are pure Go: they drive the learner through capability
-// interfaces of package learner (weighted fits, auxiliary heads, loss
-// module, VAAL networks) that the torch backend implements. A trainer never
-// sees the labels of unlabeled samples (envs.TrainRound carries none); the
-// pseudo-labels it invents are returned to the environment, which measures
-// them against the hidden truth for the round's record only.
+// Trainers drive the learner through capability interfaces of package
+// learner (weighted fits, auxiliary heads, loss module, VAAL networks). The
+// torch networks and loops behind them live here, in torch-tagged files
+// (torch.go wraps every torch learner with them); the rest is pure Go. A
+// trainer never sees the labels of unlabeled samples (envs.TrainRound
+// carries none); the pseudo-labels it invents are returned to the
+// environment, which measures them against the hidden truth for the round's
+// record only.
 package trainers

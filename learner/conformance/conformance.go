@@ -89,13 +89,23 @@ func Models() []Model {
 // pool, relu, strided conv, dropout2d, padded pool, relu, dense, relu,
 // dropout, dense.
 func CNN() learner.ModelSpec {
+	s := PlainCNN()
+	s.Layers[3].Stride = 2                         // 8x2x2
+	s.Layers[5].Stride, s.Layers[5].Padding = 1, 1 // 8x3x3
+	return s
+}
+
+// PlainCNN returns CNN with unit strides and no padding: conv, pool, relu,
+// conv, dropout2d, pool, relu, dense, relu, dropout, dense (the torch
+// backend's and the trainers' torch tests train it).
+func PlainCNN() learner.ModelSpec {
 	return learner.ModelSpec{Name: "layers", Layers: []learner.Layer{
-		{Type: "conv2d", Out: 4, Kernel: 3},                   // 4x10x10
-		{Type: "maxpool2d", Kernel: 2},                        // 4x5x5
-		{Type: "relu"},                                        //
-		{Type: "conv2d", Out: 8, Kernel: 3, Stride: 2},        // 8x2x2
-		{Type: "dropout2d", P: 0.5},                           //
-		{Type: "maxpool2d", Kernel: 2, Stride: 1, Padding: 1}, // 8x3x3
+		{Type: "conv2d", Out: 4, Kernel: 3}, // 4x10x10
+		{Type: "maxpool2d", Kernel: 2},      // 4x5x5
+		{Type: "relu"},
+		{Type: "conv2d", Out: 8, Kernel: 3}, // 8x3x3
+		{Type: "dropout2d", P: 0.5},
+		{Type: "maxpool2d", Kernel: 2}, // 8x1x1
 		{Type: "relu"},
 		{Type: "flatten"},
 		{Type: "dense", Out: 16},

@@ -76,18 +76,18 @@ func BenchmarkMCDropoutT20MNIST60k(b *testing.B) {
 
 // BenchmarkConvTranspose2d runs forward and backward of VAAL's largest
 // decoder layer at the CPU sweep's widths (batch 128, 64 -> 32 channels,
-// 16 x 16 -> 32 x 32, kernel 4, stride 2) in the phase form convTranspose2d
+// 16 x 16 -> 32 x 32, kernel 4, stride 2) in the phase form ConvTranspose2d
 // uses and in the zero-dilation form it replaced.
 func BenchmarkConvTranspose2d(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for _, bc := range []struct {
 		name string
-		f    func(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor, error)
-	}{{"phases", convTranspose2d}, {"dilated", convTranspose2dDilated}} {
+		f    func(x, w, b *ts.Tensor, stride, pad int64, g *Bag) (*ts.Tensor, error)
+	}{{"phases", ConvTranspose2d}, {"dilated", convTranspose2dDilated}} {
 		b.Run(bc.name, func(b *testing.B) {
-			var g bag
-			defer g.drop()
+			var g Bag
+			defer g.Drop()
 			x, err := ts.Randn([]int64{128, 64, 16, 16}, gotch.Float, gotch.CPU)
 			if err != nil {
 				b.Fatal(err)
@@ -96,32 +96,32 @@ func BenchmarkConvTranspose2d(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			g.t(x)
-			g.t(w)
+			g.T(x)
+			g.T(w)
 			wg, err := w.SetRequiresGrad(true, false)
 			if err != nil {
 				b.Fatal(err)
 			}
-			g.t(wg)
+			g.T(wg)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				var it bag
+				var it Bag
 				y, err := bc.f(x, wg, nil, 2, 1, &it)
 				if err != nil {
 					b.Fatal(err)
 				}
-				it.t(y)
+				it.T(y)
 				sum, err := y.Sum(gotch.Float, false)
 				if err != nil {
 					b.Fatal(err)
 				}
-				it.t(sum)
+				it.T(sum)
 				gr, err := ts.RunBackward([]ts.Tensor{*sum}, []ts.Tensor{*wg}, false, false)
 				if err != nil {
 					b.Fatal(err)
 				}
-				it.t(&gr[0])
-				it.drop()
+				it.T(&gr[0])
+				it.Drop()
 			}
 		})
 	}

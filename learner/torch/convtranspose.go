@@ -8,7 +8,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// convTranspose2d computes a transposed convolution (weights [in, out, k, k])
+// ConvTranspose2d computes a transposed convolution (weights [in, out, k, k])
 // from plain convolutions: output pixels o = stride*m + r of phase r depend
 // only on the kernel taps t = (r + pad) mod stride + stride*j, so each of
 // the stride^2 phases is one small convolution of the undilated input, and
@@ -17,7 +17,7 @@ import (
 // CPU (seconds for a small batch), and it does stride^2 times less work than
 // convolving the zero-dilated input. The returned tensor is not in g; callers
 // add it.
-func convTranspose2d(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor, error) {
+func ConvTranspose2d(x, w, b *ts.Tensor, stride, pad int64, g *Bag) (*ts.Tensor, error) {
 	ws, err := w.Size()
 	if err != nil {
 		return nil, err
@@ -38,7 +38,7 @@ func convTranspose2d(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor,
 		return convTranspose2dDilated(x, w, b, stride, pad, g)
 	}
 	if b == nil {
-		b = g.t(ts.NewTensor())
+		b = g.T(ts.NewTensor())
 	}
 	outH, outW := (xs[2]-1)*s-2*pad+k, (xs[3]-1)*s-2*pad+k
 	nH, nW := (outH+s-1)/s, (outW+s-1)/s
@@ -62,12 +62,12 @@ func convTranspose2d(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor,
 			if err != nil {
 				return nil, err
 			}
-			g.t(kr)
+			g.T(kr)
 			kc, err := kr.Slice(3, []int64{pw.t0}, []int64{k}, s, false)
 			if err != nil {
 				return nil, err
 			}
-			g.t(kc)
+			g.T(kc)
 			kt, err := correlationKernel(kc, g)
 			if err != nil {
 				return nil, err
@@ -77,58 +77,58 @@ func convTranspose2d(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor,
 				if xp, err = x.ConstantPadNd([]int64{pw.lo, pw.hi, ph.lo, ph.hi}, false); err != nil {
 					return nil, err
 				}
-				g.t(xp)
+				g.T(xp)
 			}
 			y, err := ts.Conv2d(xp, kt, b, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, 1)
 			if err != nil {
 				return nil, err
 			}
-			g.t(y)
+			g.T(y)
 			if y, err = y.Narrow(2, ph.start+ph.lo, nH, false); err != nil {
 				return nil, err
 			}
-			g.t(y)
+			g.T(y)
 			if y, err = y.Narrow(3, pw.start+pw.lo, nW, false); err != nil {
 				return nil, err
 			}
 			if s == 1 {
 				return y, nil
 			}
-			cols = append(cols, *g.t(y))
+			cols = append(cols, *g.T(y))
 		}
 		st, err := ts.Stack(cols, 4) // [N, C, nH, nW, s]
 		if err != nil {
 			return nil, err
 		}
-		g.t(st)
+		g.T(st)
 		r, err := st.Reshape([]int64{xs[0], ws[1], nH, nW * s}, false)
 		if err != nil {
 			return nil, err
 		}
-		g.t(r)
+		g.T(r)
 		if r, err = r.Narrow(3, 0, outW, false); err != nil {
 			return nil, err
 		}
-		rows = append(rows, *g.t(r))
+		rows = append(rows, *g.T(r))
 	}
 	st, err := ts.Stack(rows, 3) // [N, C, nH, s, outW]
 	if err != nil {
 		return nil, err
 	}
-	g.t(st)
+	g.T(st)
 	r, err := st.Reshape([]int64{xs[0], ws[1], nH * s, outW}, false)
 	if err != nil {
 		return nil, err
 	}
-	g.t(r)
+	g.T(r)
 	return r.Narrow(2, 0, outH, false)
 }
 
-// convTranspose2dDilated is convTranspose2d by convolving the input dilated
+// convTranspose2dDilated is ConvTranspose2d by convolving the input dilated
 // with stride-1 zeros between pixels and padded by k-1-pad with the
-// spatially flipped kernel, in and out channels swapped; convTranspose2d
+// spatially flipped kernel, in and out channels swapped; ConvTranspose2d
 // uses it where some output phase sees no kernel tap (kernel < stride).
-func convTranspose2dDilated(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor, error) {
+func convTranspose2dDilated(x, w, b *ts.Tensor, stride, pad int64, g *Bag) (*ts.Tensor, error) {
 	size, err := w.Size()
 	if err != nil {
 		return nil, err
@@ -141,7 +141,7 @@ func convTranspose2dDilated(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.
 			if err != nil {
 				return nil, err
 			}
-			g.t(z)
+			g.T(z)
 			parts := []ts.Tensor{*h, *z}
 			for i := int64(2); i < stride; i++ {
 				parts = append(parts, *z)
@@ -150,7 +150,7 @@ func convTranspose2dDilated(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.
 			if err != nil {
 				return nil, err
 			}
-			g.t(st)
+			g.T(st)
 			xs, err := h.Size()
 			if err != nil {
 				return nil, err
@@ -161,18 +161,18 @@ func convTranspose2dDilated(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.
 			if err != nil {
 				return nil, err
 			}
-			g.t(r)
+			g.T(r)
 			if h, err = r.Narrow(dim, 0, xs[dim]*stride-(stride-1), false); err != nil {
 				return nil, err
 			}
-			g.t(h)
+			g.T(h)
 		}
 	}
 	if p := k - 1 - pad; p > 0 {
 		if h, err = h.ConstantPadNd([]int64{p, p, p, p}, false); err != nil {
 			return nil, err
 		}
-		g.t(h)
+		g.T(h)
 	} else if p < 0 {
 		return nil, fmt.Errorf("transposed convolution: padding %d is larger than kernel - 1 = %d", pad, k-1)
 	}
@@ -181,19 +181,19 @@ func convTranspose2dDilated(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.
 		return nil, err
 	}
 	if b == nil {
-		b = g.t(ts.NewTensor())
+		b = g.T(ts.NewTensor())
 	}
 	return ts.Conv2d(h, wt, b, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, 1)
 }
 
 // correlationKernel turns transposed-convolution weights [in, out, kh, kw]
 // into the plain convolution's [out, in, kh, kw], spatially flipped.
-func correlationKernel(w *ts.Tensor, g *bag) (*ts.Tensor, error) {
+func correlationKernel(w *ts.Tensor, g *Bag) (*ts.Tensor, error) {
 	wf, err := w.Flip([]int64{2, 3}, false)
 	if err != nil {
 		return nil, err
 	}
-	g.t(wf)
+	g.T(wf)
 	wt, err := wf.Transpose(0, 1, false)
-	return g.t(wt), err
+	return g.T(wt), err
 }

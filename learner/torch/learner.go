@@ -59,7 +59,6 @@ type Learner struct {
 	params []*param // in layer order; nil entries for parameter-free layers
 	res    resState // residual layers and batch norm (layers_res.go)
 	fitted bool
-	ext    extensions // networks of the trainers (loss module, VAAL), saved with the weights
 }
 
 type param struct {
@@ -174,7 +173,6 @@ func (l *Learner) free() {
 // Close frees the parameters.
 func (l *Learner) Close() error {
 	l.free()
-	l.freeExt()
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/learner/conformance"
 )
 
 // images returns a small synthetic image data set: class c has a bright
@@ -40,27 +41,8 @@ func images(t *testing.T, n int) *datasets.Dataset {
 }
 
 func smallCNN() learner.Config {
-	cfg := learner.DefaultConfig()
+	cfg := conformance.Config(conformance.PlainCNN())
 	cfg.Threads = 1
-	cfg.InferenceBatch = 16
-	cfg.Model = learner.ModelSpec{Name: "layers", Layers: []learner.Layer{
-		{Type: "conv2d", Out: 4, Kernel: 3},
-		{Type: "maxpool2d", Kernel: 2},
-		{Type: "relu"},
-		{Type: "conv2d", Out: 8, Kernel: 3},
-		{Type: "dropout2d", P: 0.5},
-		{Type: "maxpool2d", Kernel: 2},
-		{Type: "relu"},
-		{Type: "flatten"},
-		{Type: "dense", Out: 16},
-		{Type: "relu"},
-		{Type: "dropout", P: 0.3},
-		{Type: "dense"},
-	}}
-	cfg.Train.Epochs = 15
-	cfg.Train.BatchSize = 16
-	cfg.Train.Patience = 0
-	cfg.Train.LR = 0.01
 	return cfg
 }
 

@@ -80,7 +80,11 @@ func (l *Learner) restore(w []learner.Tensor) error {
 }
 
 // Save writes the weights atomically.
-func (l *Learner) Save(path string) error {
+func (l *Learner) Save(path string) error { return l.SaveWith(path, nil) }
+
+// SaveWith writes the network's weights followed by extra (the tensors of
+// networks attached to it, such as a trainer's) atomically.
+func (l *Learner) SaveWith(path string, extra []learner.Tensor) error {
 	pin()
 	defer runtime.UnlockOSThread()
 	if err := l.ready(); err != nil {
@@ -90,30 +94,78 @@ func (l *Learner) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	ext, err := l.extTensors()
-	if err != nil {
-		return err
-	}
-	return learner.WriteWeights(path, append(w, ext...))
+	return learner.WriteWeights(path, append(w, extra...))
 }
 
 // Load reads weights written by Save.
 func (l *Learner) Load(path string) error {
+	_, err := l.LoadWith(path)
+	return err
+}
+
+// LoadWith loads the network's weights from a file written by Save or
+// SaveWith and returns all of the file's tensors, from which the caller
+// rebuilds the networks it attached.
+func (l *Learner) LoadWith(path string) ([]learner.Tensor, error) {
+	pin()
+	defer runtime.UnlockOSThread()
+	w, err := learner.ReadWeights(path)
+	if err != nil {
+		return nil, err
+	}
+	if l.vs == nil {
+		if err := l.build(); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.restore(w); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	l.fitted = true
+	return w, nil
+}
+
+// Initialize gives the network fresh weights drawn from seed.
+func (l *Learner) Initialize(seed uint64) error {
+	pin()
+	defer runtime.UnlockOSThread()
+	if _, err := l.Prepare(seed, learner.InitScratch); err != nil {
+		return err
+	}
+	l.fitted = true
+	return nil
+}
+
+// LoadBackbone loads every layer but the output layer from a weights file
+// and initialises the output layer afresh from seed.
+func (l *Learner) LoadBackbone(path string, seed uint64) error {
 	pin()
 	defer runtime.UnlockOSThread()
 	w, err := learner.ReadWeights(path)
 	if err != nil {
 		return err
 	}
-	if l.vs == nil {
-		if err := l.build(); err != nil {
-			return err
+	if _, err := l.Prepare(seed, learner.InitScratch); err != nil {
+		return err
+	}
+	last := len(l.arch.Layers) - 1
+	keep := w[:0:0]
+	skip := map[string]bool{fmt.Sprintf("l%d_weight", last): true, fmt.Sprintf("l%d_bias", last): true}
+	for _, t := range w {
+		if !skip[t.Name] {
+			keep = append(keep, t)
 		}
 	}
-	if err := l.restore(w); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	fresh, err := l.snapshot()
+	if err != nil {
+		return err
 	}
-	if err := l.loadExt(w); err != nil {
+	for _, t := range fresh {
+		if skip[t.Name] {
+			keep = append(keep, t)
+		}
+	}
+	if err := l.restore(keep); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	l.fitted = true

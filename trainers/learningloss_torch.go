@@ -1,6 +1,6 @@
 //go:build torch
 
-package torch
+package trainers
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/learner/torch"
 )
 
 // lossNet is the loss-prediction module of Yoo & Kweon (2019, "Learning loss
@@ -44,20 +45,20 @@ func defaultTaps(a learner.Architecture) []int {
 	return out
 }
 
-func (l *Learner) newLossNet(taps []int, width int) (*lossNet, error) {
-	m := &lossNet{vs: nn.NewVarStore(l.device), taps: slices.Clone(taps), width: width}
+func newLossNet(l *torch.Learner, taps []int, width int) (*lossNet, error) {
+	m := &lossNet{vs: nn.NewVarStore(l.Device()), taps: slices.Clone(taps), width: width}
 	root := m.vs.Root()
 	dense := func(name string, out, in int) (*ts.Tensor, *ts.Tensor, error) {
 		bound := 1 / math.Sqrt(float64(in))
-		w, err := root.NewVar(vsName(name+".weight"), []int64{int64(out), int64(in)}, nn.NewUniformInit(-bound, bound))
+		w, err := root.NewVar(torch.VarName(name+".weight"), []int64{int64(out), int64(in)}, nn.NewUniformInit(-bound, bound))
 		if err != nil {
 			return nil, nil, err
 		}
-		b, err := root.NewVar(vsName(name+".bias"), []int64{int64(out)}, nn.NewUniformInit(-bound, bound))
+		b, err := root.NewVar(torch.VarName(name+".bias"), []int64{int64(out)}, nn.NewUniformInit(-bound, bound))
 		return w, b, err
 	}
 	for _, t := range taps {
-		w, b, err := dense(fmt.Sprintf("lossnet.tap.%d", t), width, l.arch.Layers[t].OutShape[0])
+		w, b, err := dense(fmt.Sprintf("lossnet.tap.%d", t), width, l.Architecture().Layers[t].OutShape[0])
 		if err != nil {
 			m.free()
 			return nil, err
@@ -72,22 +73,25 @@ func (l *Learner) newLossNet(taps []int, width int) (*lossNet, error) {
 	return m, nil
 }
 
-func (m *lossNet) free() { freeVars(m.vs) }
+func (m *lossNet) free() { torch.FreeVars(m.vs) }
 
-func (m *lossNet) vars() []namedVar {
-	var out []namedVar
+func (m *lossNet) vars() []torch.NamedVar {
+	var out []torch.NamedVar
 	for i, t := range m.taps {
-		out = append(out, namedVar{fmt.Sprintf("lossnet.tap.%d.weight", t), m.tw[i]}, namedVar{fmt.Sprintf("lossnet.tap.%d.bias", t), m.tb[i]})
+		out = append(out, torch.NamedVar{Name: fmt.Sprintf("lossnet.tap.%d.weight", t), T: m.tw[i]},
+			torch.NamedVar{Name: fmt.Sprintf("lossnet.tap.%d.bias", t), T: m.tb[i]})
 	}
-	return append(out, namedVar{"lossnet.out.weight", m.ow}, namedVar{"lossnet.out.bias", m.ob})
+	return append(out, torch.NamedVar{Name: "lossnet.out.weight", T: m.ow}, torch.NamedVar{Name: "lossnet.out.bias", T: m.ob})
 }
 
-func (m *lossNet) tensors() ([]learner.Tensor, error) { return tensorsOf(m.vars()) }
+func (m *lossNet) tensors() ([]learner.Tensor, error) { return torch.TensorsOf(m.vars()) }
 
-func (m *lossNet) restore(w []learner.Tensor) error { return restoreVars(m.vars(), w, m.vs.Device()) }
+func (m *lossNet) restore(w []learner.Tensor) error {
+	return torch.RestoreVars(m.vars(), w, m.vs.Device())
+}
 
 // lossNetFrom rebuilds a module saved in w (nil when w holds none).
-func lossNetFrom(l *Learner, w []learner.Tensor) (*lossNet, error) {
+func lossNetFrom(l *torch.Learner, w []learner.Tensor) (*lossNet, error) {
 	var taps []int
 	width := 0
 	for _, t := range w {
@@ -96,7 +100,7 @@ func lossNetFrom(l *Learner, w []learner.Tensor) (*lossNet, error) {
 			continue
 		}
 		i, err := strconv.Atoi(strings.TrimSuffix(rest, ".weight"))
-		if err != nil || i < 0 || i >= len(l.arch.Layers)-1 || len(t.Shape) != 2 {
+		if err != nil || i < 0 || i >= len(l.Architecture().Layers)-1 || len(t.Shape) != 2 {
 			return nil, fmt.Errorf("weights: loss module tensor %q does not fit this model", t.Name)
 		}
 		taps = append(taps, i)
@@ -106,7 +110,7 @@ func lossNetFrom(l *Learner, w []learner.Tensor) (*lossNet, error) {
 		return nil, nil
 	}
 	slices.Sort(taps)
-	m, err := l.newLossNet(taps, width)
+	m, err := newLossNet(l, taps, width)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +123,7 @@ func lossNetFrom(l *Learner, w []learner.Tensor) (*lossNet, error) {
 
 // forward predicts one loss per sample from the tapped features (in tap
 // order); with detach the features are cut from the network's graph.
-func (m *lossNet) forward(feats []*ts.Tensor, detach bool, g *bag) (*ts.Tensor, error) {
+func (m *lossNet) forward(feats []*ts.Tensor, detach bool, g *torch.Bag) (*ts.Tensor, error) {
 	if len(feats) != len(m.taps) {
 		return nil, fmt.Errorf("loss module: %d feature maps for %d taps", len(feats), len(m.taps))
 	}
@@ -131,7 +135,7 @@ func (m *lossNet) forward(feats []*ts.Tensor, detach bool, g *bag) (*ts.Tensor, 
 			if err != nil {
 				return nil, err
 			}
-			x = g.t(d)
+			x = g.T(d)
 		}
 		size, err := x.Size()
 		if err != nil {
@@ -142,7 +146,7 @@ func (m *lossNet) forward(feats []*ts.Tensor, detach bool, g *bag) (*ts.Tensor, 
 			if err != nil {
 				return nil, err
 			}
-			x = g.t(p)
+			x = g.T(p)
 		} else if len(size) != 2 {
 			return nil, fmt.Errorf("loss module: tap %d has a %d-dimensional output; tap conv or dense activations", m.taps[i], len(size)-1)
 		}
@@ -150,29 +154,29 @@ func (m *lossNet) forward(feats []*ts.Tensor, detach bool, g *bag) (*ts.Tensor, 
 		if err != nil {
 			return nil, err
 		}
-		g.t(h)
+		g.T(h)
 		a, err := h.Relu(false)
 		if err != nil {
 			return nil, err
 		}
-		g.t(a)
+		g.T(a)
 		parts[i] = *a
 	}
 	cat, err := ts.Cat(parts, 1)
 	if err != nil {
 		return nil, err
 	}
-	g.t(cat)
+	g.T(cat)
 	out, err := ts.Linear(cat, m.ow, m.ob)
 	if err != nil {
 		return nil, err
 	}
-	g.t(out)
+	g.T(out)
 	sq, err := out.SqueezeDim(1, false)
 	if err != nil {
 		return nil, err
 	}
-	return g.t(sq), nil
+	return g.T(sq), nil
 }
 
 // rankingLoss is the paper's loss-prediction loss: the batch is split into
@@ -181,24 +185,24 @@ func (m *lossNet) forward(feats []*ts.Tensor, detach bool, g *bag) (*ts.Tensor, 
 // are the true (detached) losses, p the predicted ones, and sign is +1 when
 // l_i > l_j and -1 otherwise; the result is the mean over pairs. A batch of
 // one sample gives 0.
-func rankingLoss(pred, target *ts.Tensor, margin float64, g *bag) (*ts.Tensor, error) {
+func rankingLoss(pred, target *ts.Tensor, margin float64, g *torch.Bag) (*ts.Tensor, error) {
 	size, err := pred.Size()
 	if err != nil {
 		return nil, err
 	}
 	half := size[0] / 2
 	if half == 0 {
-		z, err := pred.MulScalar(g.f(0), false)
+		z, err := pred.MulScalar(g.F(0), false)
 		if err != nil {
 			return nil, err
 		}
-		g.t(z)
+		g.T(z)
 		s, err := z.Sum(gotch.Float, false)
-		return g.t(s), err
+		return g.T(s), err
 	}
 	narrow := func(t *ts.Tensor, start int64) (*ts.Tensor, error) {
 		n, err := t.Narrow(0, start, half, false)
-		return g.t(n), err
+		return g.T(n), err
 	}
 	p1, err := narrow(pred, 0)
 	if err != nil {
@@ -220,29 +224,29 @@ func rankingLoss(pred, target *ts.Tensor, margin float64, g *bag) (*ts.Tensor, e
 	if err != nil {
 		return nil, err
 	}
-	g.t(d)
-	pos, err := d.ClampMin(g.f(0), false)
+	g.T(d)
+	pos, err := d.ClampMin(g.F(0), false)
 	if err != nil {
 		return nil, err
 	}
-	g.t(pos)
+	g.T(pos)
 	sg, err := pos.Sign(false)
 	if err != nil {
 		return nil, err
 	}
-	g.t(sg)
-	two, err := sg.MulScalar(g.f(2), false)
+	g.T(sg)
+	two, err := sg.MulScalar(g.F(2), false)
 	if err != nil {
 		return nil, err
 	}
-	g.t(two)
-	one, err := two.AddScalar(g.f(-1), false)
+	g.T(two)
+	one, err := two.AddScalar(g.F(-1), false)
 	if err != nil {
 		return nil, err
 	}
-	g.t(one)
+	g.T(one)
 	l, err := ts.MarginRankingLoss(p1, p2, one, margin, ts.ReductionMean)
-	return g.t(l), err
+	return g.T(l), err
 }
 
 // FitWithLossModule trains the network jointly with the loss-prediction
@@ -250,8 +254,8 @@ func rankingLoss(pred, target *ts.Tensor, margin float64, g *bag) (*ts.Tensor, e
 // whenever the network is (from scratch unless warm_start), and after
 // stop_grad_fraction of the epochs its input is detached, so it no longer
 // shapes the network's features.
-func (l *Learner) FitWithLossModule(ctx context.Context, train, val learner.Labeled, seed uint64, opt learner.LossModuleOptions) (learner.FitStats, learner.LossModuleStats, error) {
-	pin()
+func (l *torchLearner) FitWithLossModule(ctx context.Context, train, val learner.Labeled, seed uint64, opt learner.LossModuleOptions) (learner.FitStats, learner.LossModuleStats, error) {
+	torch.Pin()
 	defer runtime.UnlockOSThread()
 	var ls learner.LossModuleStats
 	if err := opt.Check(); err != nil {
@@ -260,37 +264,38 @@ func (l *Learner) FitWithLossModule(ctx context.Context, train, val learner.Labe
 	if train.Len() == 0 {
 		return learner.FitStats{}, ls, fmt.Errorf("fit: no labeled samples")
 	}
-	fresh, err := l.prepare(seed, learner.InitConfig)
+	fresh, err := l.Prepare(seed, learner.InitConfig)
 	if err != nil {
 		return learner.FitStats{}, ls, err
 	}
 	taps := slices.Clone(opt.Taps)
 	if len(taps) == 0 {
-		taps = defaultTaps(l.arch)
+		taps = defaultTaps(l.Architecture())
 	}
 	slices.Sort(taps)
 	taps = slices.Compact(taps)
 	if len(taps) == 0 {
 		return learner.FitStats{}, ls, fmt.Errorf("loss module: the model has no activation layer to tap; set trainer.options.taps")
 	}
+	arch := l.Architecture()
 	for _, t := range taps {
-		if t < 0 || t >= len(l.arch.Layers)-1 {
-			return learner.FitStats{}, ls, fmt.Errorf("trainer.options.taps: layer %d is not a hidden layer of the model (0..%d)", t, len(l.arch.Layers)-2)
+		if t < 0 || t >= len(arch.Layers)-1 {
+			return learner.FitStats{}, ls, fmt.Errorf("trainer.options.taps: layer %d is not a hidden layer of the model (0..%d)", t, len(arch.Layers)-2)
 		}
-		if s := l.arch.Layers[t].OutShape; len(s) != 1 && len(s) != 3 {
+		if s := arch.Layers[t].OutShape; len(s) != 1 && len(s) != 3 {
 			return learner.FitStats{}, ls, fmt.Errorf("trainer.options.taps: layer %d has output shape %v; tap flat or [channels, height, width] outputs", t, s)
 		}
 	}
-	if m := l.ext.loss; fresh || m == nil || !slices.Equal(m.taps, taps) || m.width != opt.Width {
+	if m := l.loss; fresh || m == nil || !slices.Equal(m.taps, taps) || m.width != opt.Width {
 		if m != nil {
 			m.free()
 		}
-		if l.ext.loss, err = l.newLossNet(taps, opt.Width); err != nil {
-			l.ext.loss = nil
+		if l.loss, err = newLossNet(l.Learner, taps, opt.Width); err != nil {
+			l.loss = nil
 			return learner.FitStats{}, ls, fmt.Errorf("loss module: %w", err)
 		}
 	}
-	st, err := l.loop(ctx, loopSpec{train: learner.FromLabeled(train), val: val, seed: seed, loss: l.ext.loss, lossOp: opt,
+	st, err := l.loop(ctx, loopSpec{train: learner.FromLabeled(train), val: val, seed: seed, loss: l.loss, lossOp: opt,
 		opt: learner.FitOptions{NoEarlyStop: !opt.EarlyStopping}})
 	ls = learner.LossModuleStats{TargetLoss: st.target, RankingLoss: st.rank, StopGradEpoch: st.stopEpoch}
 	if err != nil {
@@ -300,29 +305,29 @@ func (l *Learner) FitWithLossModule(ctx context.Context, train, val learner.Labe
 }
 
 // PredictedLoss returns the loss module's prediction for each pool index.
-func (l *Learner) PredictedLoss(ctx context.Context, idx []int) ([]float64, error) {
-	pin()
+func (l *torchLearner) PredictedLoss(ctx context.Context, idx []int) ([]float64, error) {
+	torch.Pin()
 	defer runtime.UnlockOSThread()
-	if err := l.ready(); err != nil {
+	if err := l.Ready(); err != nil {
 		return nil, err
 	}
-	m := l.ext.loss
+	m := l.loss
 	if m == nil {
 		return nil, fmt.Errorf("predicted loss: the loss module has not been trained; use trainer: {name: learning_loss}")
 	}
 	out := make([]float64, len(idx))
-	n := len(l.arch.Layers)
-	err := l.batches(ctx, "predicted-loss", idx, func(lo, hi int, x *ts.Tensor) error {
-		var g bag
-		defer g.drop()
-		logits, feats, err := l.forwardTaps(x, n, false, m.taps)
+	n := len(l.Architecture().Layers)
+	err := l.Batches(ctx, "predicted-loss", idx, func(lo, hi int, x *ts.Tensor) error {
+		var g torch.Bag
+		defer g.Drop()
+		logits, feats, err := l.ForwardTaps(x, n, false, m.taps)
 		for _, f := range feats {
-			g.t(f)
+			g.T(f)
 		}
 		if err != nil {
 			return err
 		}
-		g.t(logits)
+		g.T(logits)
 		p, err := m.forward(feats, false, &g)
 		if err != nil {
 			return err
@@ -331,7 +336,7 @@ func (l *Learner) PredictedLoss(ctx context.Context, idx []int) ([]float64, erro
 		if err != nil {
 			return err
 		}
-		g.t(c)
+		g.T(c)
 		vals := make([]float32, hi-lo)
 		if err := c.CopyData(vals, uint(len(vals))); err != nil {
 			return err

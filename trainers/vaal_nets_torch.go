@@ -1,13 +1,10 @@
 //go:build torch
 
-package torch
+package trainers
 
 import (
-	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"runtime"
 	"slices"
 
 	"github.com/sugarme/gotch"
@@ -15,6 +12,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/learner/torch"
 )
 
 // vaalNets are VAAL's beta-VAE and discriminator (Sinha, Ebrahimi & Darrell
@@ -42,8 +40,8 @@ type vaalNets struct {
 	dfc      denseParams // decoder's first dense layer
 	out      denseParams // final 1x1 transposed conv (images) or dense layer (flat)
 	d        []denseParams
-	vars     []namedVar
-	dvars    []namedVar
+	vars     []torch.NamedVar
+	dvars    []torch.NamedVar
 }
 
 type denseParams struct{ w, b *ts.Tensor }
@@ -55,9 +53,9 @@ type bnLayer struct {
 	gamma, beta, rm, rv *ts.Tensor
 }
 
-func (l *Learner) newVAALNets(opt learner.VAALOptions) (*vaalNets, error) {
-	in := l.arch.Input
-	n := &vaalNets{vs: nn.NewVarStore(l.device), dvs: nn.NewVarStore(l.device), latent: opt.Latent,
+func newVAALNets(l *torch.Learner, opt learner.VAALOptions) (*vaalNets, error) {
+	in := l.Architecture().Input
+	n := &vaalNets{vs: nn.NewVarStore(l.Device()), dvs: nn.NewVarStore(l.Device()), latent: opt.Latent,
 		chans: slices.Clone(opt.Channels), disc: opt.DiscWidth, image: len(in) == 3, in: slices.Clone(in)}
 	if len(in) != 3 && len(in) != 1 {
 		return nil, fmt.Errorf("vaal: inputs of shape %v are neither images [channels, height, width] nor flat", in)
@@ -67,19 +65,19 @@ func (l *Learner) newVAALNets(opt learner.VAALOptions) (*vaalNets, error) {
 	// drawn from N(0, std^2) when std > 0 (gotch v0.7.0's RandnInit ignores
 	// its standard deviation when the mean is 0, so the draw is done here);
 	// buffers start at c (0 or 1).
-	add := func(vars *[]namedVar, p *nn.Path, name string, dims []int64, c, std float64, trainable bool) (*ts.Tensor, error) {
+	add := func(vars *[]torch.NamedVar, p *nn.Path, name string, dims []int64, c, std float64, trainable bool) (*ts.Tensor, error) {
 		var t *ts.Tensor
 		var err error
 		switch {
 		case !trainable && c == 0:
-			t, err = p.ZerosNoTrain(vsName(name), dims)
+			t, err = p.ZerosNoTrain(torch.VarName(name), dims)
 		case !trainable:
-			t, err = p.OnesNoTrain(vsName(name), dims)
+			t, err = p.OnesNoTrain(torch.VarName(name), dims)
 		default:
-			t, err = p.NewVar(vsName(name), dims, nn.NewConstInit(c))
+			t, err = p.NewVar(torch.VarName(name), dims, nn.NewConstInit(c))
 			if err == nil && std > 0 {
 				var restore func()
-				if restore, err = noGrad(); err == nil {
+				if restore, err = torch.NoGrad(); err == nil {
 					err = t.Normal_(0, std)
 					restore()
 				}
@@ -88,7 +86,7 @@ func (l *Learner) newVAALNets(opt learner.VAALOptions) (*vaalNets, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vaal: creating %s: %w", name, err)
 		}
-		*vars = append(*vars, namedVar{name, t})
+		*vars = append(*vars, torch.NamedVar{Name: name, T: t})
 		return t, nil
 	}
 	kaiming := func(fanIn int) float64 { return math.Sqrt(2 / float64(fanIn)) }
@@ -111,7 +109,7 @@ func (l *Learner) newVAALNets(opt learner.VAALOptions) (*vaalNets, error) {
 		b.rv, err = add(&n.vars, root, name+".bn_var", w, 1, 0, false)
 		return b, err
 	}
-	dense := func(vars *[]namedVar, p *nn.Path, name string, out, in int) (denseParams, error) {
+	dense := func(vars *[]torch.NamedVar, p *nn.Path, name string, out, in int) (denseParams, error) {
 		var d denseParams
 		var err error
 		if d.w, err = add(vars, p, name+".weight", []int64{int64(out), int64(in)}, 0, kaiming(in), true); err != nil {
@@ -211,8 +209,8 @@ func (l *Learner) newVAALNets(opt learner.VAALOptions) (*vaalNets, error) {
 }
 
 func (n *vaalNets) free() {
-	freeVars(n.vs)
-	freeVars(n.dvs)
+	torch.FreeVars(n.vs)
+	torch.FreeVars(n.dvs)
 }
 
 // meta describes the networks' shape so that a weights file can rebuild them.
@@ -225,7 +223,7 @@ func (n *vaalNets) meta() learner.Tensor {
 }
 
 func (n *vaalNets) tensors() ([]learner.Tensor, error) {
-	w, err := tensorsOf(append(slices.Clone(n.vars), n.dvars...))
+	w, err := torch.TensorsOf(append(slices.Clone(n.vars), n.dvars...))
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +231,7 @@ func (n *vaalNets) tensors() ([]learner.Tensor, error) {
 }
 
 // vaalNetsFrom rebuilds VAAL networks saved in w (nil when w holds none).
-func vaalNetsFrom(l *Learner, w []learner.Tensor) (*vaalNets, error) {
+func vaalNetsFrom(l *torch.Learner, w []learner.Tensor) (*vaalNets, error) {
 	var meta *learner.Tensor
 	for i := range w {
 		if w[i].Name == "vaal.meta" {
@@ -250,11 +248,11 @@ func vaalNetsFrom(l *Learner, w []learner.Tensor) (*vaalNets, error) {
 	for _, c := range meta.Data[2:] {
 		opt.Channels = append(opt.Channels, int(c))
 	}
-	n, err := l.newVAALNets(opt)
+	n, err := newVAALNets(l, opt)
 	if err != nil {
 		return nil, err
 	}
-	if err := restoreVars(append(slices.Clone(n.vars), n.dvars...), w, l.device); err != nil {
+	if err := torch.RestoreVars(append(slices.Clone(n.vars), n.dvars...), w, l.Device()); err != nil {
 		n.free()
 		return nil, err
 	}
@@ -262,41 +260,41 @@ func vaalNetsFrom(l *Learner, w []learner.Tensor) (*vaalNets, error) {
 }
 
 // prepareInput pads images to the VAE's square side.
-func (n *vaalNets) prepareInput(x *ts.Tensor, g *bag) (*ts.Tensor, error) {
+func (n *vaalNets) prepareInput(x *ts.Tensor, g *torch.Bag) (*ts.Tensor, error) {
 	if !n.image || (n.in[1] == n.side && n.in[2] == n.side) {
 		return x, nil
 	}
 	ph, pw := n.side-n.in[1], n.side-n.in[2]
 	p, err := x.ConstantPadNd([]int64{int64(pw / 2), int64(pw - pw/2), int64(ph / 2), int64(ph - ph/2)}, false)
-	return g.t(p), err
+	return g.T(p), err
 }
 
-func (b bnLayer) apply(x *ts.Tensor, kind string, train bool, g *bag) (*ts.Tensor, error) {
+func (b bnLayer) apply(x *ts.Tensor, kind string, train bool, g *torch.Bag) (*ts.Tensor, error) {
 	var y *ts.Tensor
 	var err error
 	switch kind {
 	case "conv":
-		y, err = ts.Conv2d(x, b.w, g.t(ts.NewTensor()), []int64{2, 2}, []int64{1, 1}, []int64{1, 1}, 1)
+		y, err = ts.Conv2d(x, b.w, g.T(ts.NewTensor()), []int64{2, 2}, []int64{1, 1}, []int64{1, 1}, 1)
 	case "deconv":
-		y, err = convTranspose2d(x, b.w, nil, 2, 1, g)
+		y, err = torch.ConvTranspose2d(x, b.w, nil, 2, 1, g)
 	default:
-		y, err = ts.Linear(x, b.w, g.t(ts.NewTensor()))
+		y, err = ts.Linear(x, b.w, g.T(ts.NewTensor()))
 	}
 	if err != nil {
 		return nil, err
 	}
-	g.t(y)
+	g.T(y)
 	z, err := ts.BatchNorm(y, b.gamma, b.beta, b.rm, b.rv, train, 0.1, 1e-5, false)
 	if err != nil {
 		return nil, err
 	}
-	g.t(z)
+	g.T(z)
 	r, err := z.Relu(false)
-	return g.t(r), err
+	return g.T(r), err
 }
 
 // encode returns the latent mean and log-variance of a (padded) batch.
-func (n *vaalNets) encode(x *ts.Tensor, train bool, g *bag) (mu, logvar *ts.Tensor, err error) {
+func (n *vaalNets) encode(x *ts.Tensor, train bool, g *torch.Bag) (mu, logvar *ts.Tensor, err error) {
 	kind := "dense"
 	if n.image {
 		kind = "conv"
@@ -311,31 +309,31 @@ func (n *vaalNets) encode(x *ts.Tensor, train bool, g *bag) (mu, logvar *ts.Tens
 		if h, err = h.Flatten(1, -1, false); err != nil {
 			return nil, nil, err
 		}
-		g.t(h)
+		g.T(h)
 	}
 	if mu, err = ts.Linear(h, n.mu.w, n.mu.b); err != nil {
 		return nil, nil, err
 	}
-	g.t(mu)
+	g.T(mu)
 	if logvar, err = ts.Linear(h, n.lv.w, n.lv.b); err != nil {
 		return nil, nil, err
 	}
-	return mu, g.t(logvar), nil
+	return mu, g.T(logvar), nil
 }
 
-func (n *vaalNets) decode(z *ts.Tensor, train bool, g *bag) (*ts.Tensor, error) {
+func (n *vaalNets) decode(z *ts.Tensor, train bool, g *torch.Bag) (*ts.Tensor, error) {
 	h, err := ts.Linear(z, n.dfc.w, n.dfc.b)
 	if err != nil {
 		return nil, err
 	}
-	g.t(h)
+	g.T(h)
 	kind := "dense"
 	if n.image {
 		kind = "deconv"
 		if h, err = h.View([]int64{-1, int64(n.chans[len(n.chans)-1]), int64(n.start), int64(n.start)}, false); err != nil {
 			return nil, err
 		}
-		g.t(h)
+		g.T(h)
 	}
 	for _, b := range n.dec {
 		if h, err = b.apply(h, kind, train, g); err != nil {
@@ -344,27 +342,27 @@ func (n *vaalNets) decode(z *ts.Tensor, train bool, g *bag) (*ts.Tensor, error) 
 	}
 	var out *ts.Tensor
 	if n.image {
-		out, err = convTranspose2d(h, n.out.w, n.out.b, 1, 0, g)
+		out, err = torch.ConvTranspose2d(h, n.out.w, n.out.b, 1, 0, g)
 	} else {
 		out, err = ts.Linear(h, n.out.w, n.out.b)
 	}
-	return g.t(out), err
+	return g.T(out), err
 }
 
 // discriminate returns the probability that latent codes come from labeled samples.
-func (n *vaalNets) discriminate(z *ts.Tensor, g *bag) (*ts.Tensor, error) {
+func (n *vaalNets) discriminate(z *ts.Tensor, g *torch.Bag) (*ts.Tensor, error) {
 	h := z
 	for i, p := range n.d {
 		y, err := ts.Linear(h, p.w, p.b)
 		if err != nil {
 			return nil, err
 		}
-		g.t(y)
+		g.T(y)
 		if i < len(n.d)-1 {
 			if y, err = y.Relu(false); err != nil {
 				return nil, err
 			}
-			g.t(y)
+			g.T(y)
 		}
 		h = y
 	}
@@ -372,43 +370,43 @@ func (n *vaalNets) discriminate(z *ts.Tensor, g *bag) (*ts.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.t(s)
+	g.T(s)
 	sq, err := s.SqueezeDim(1, false)
-	return g.t(sq), err
+	return g.T(sq), err
 }
 
 // vaeTerms runs the VAE on x and returns reconstruction MSE (mean), the KL
 // term (summed over batch and latent, as the paper's code does) and mu.
-func (n *vaalNets) vaeTerms(x *ts.Tensor, g *bag) (mse, kl, mu *ts.Tensor, err error) {
+func (n *vaalNets) vaeTerms(x *ts.Tensor, g *torch.Bag) (mse, kl, mu *ts.Tensor, err error) {
 	mu, logvar, err := n.encode(x, true, g)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	half, err := logvar.MulScalar(g.f(0.5), false)
+	half, err := logvar.MulScalar(g.F(0.5), false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(half)
+	g.T(half)
 	std, err := half.Exp(false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(std)
+	g.T(std)
 	eps, err := mu.RandnLike(false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(eps)
+	g.T(eps)
 	es, err := eps.Mul(std, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(es)
+	g.T(es)
 	z, err := es.Add(mu, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(z)
+	g.T(z)
 	recon, err := n.decode(z, true, g)
 	if err != nil {
 		return nil, nil, nil, err
@@ -416,361 +414,56 @@ func (n *vaalNets) vaeTerms(x *ts.Tensor, g *bag) (mse, kl, mu *ts.Tensor, err e
 	if mse, err = recon.MseLoss(x, ts.ReductionMean, false); err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(mse)
+	g.T(mse)
 	// KL = -0.5 * sum(1 + logvar - mu^2 - exp(logvar)).
 	mu2, err := mu.Square(false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(mu2)
+	g.T(mu2)
 	ev, err := logvar.Exp(false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(ev)
-	a, err := logvar.AddScalar(g.f(1), false)
+	g.T(ev)
+	a, err := logvar.AddScalar(g.F(1), false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(a)
+	g.T(a)
 	b, err := a.Sub(mu2, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(b)
+	g.T(b)
 	c, err := b.Sub(ev, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(c)
+	g.T(c)
 	s, err := c.Sum(gotch.Float, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g.t(s)
-	if kl, err = s.MulScalar(g.f(-0.5), false); err != nil {
+	g.T(s)
+	if kl, err = s.MulScalar(g.F(-0.5), false); err != nil {
 		return nil, nil, nil, err
 	}
-	return mse, g.t(kl), mu, nil
+	return mse, g.T(kl), mu, nil
 }
 
-func bce(p *ts.Tensor, target float64, g *bag) (*ts.Tensor, error) {
+func bce(p *ts.Tensor, target float64, g *torch.Bag) (*ts.Tensor, error) {
 	t, err := p.OnesLike(false)
 	if err != nil {
 		return nil, err
 	}
-	g.t(t)
+	g.T(t)
 	if target != 1 {
-		if t, err = t.MulScalar(g.f(target), false); err != nil {
+		if t, err = t.MulScalar(g.F(target), false); err != nil {
 			return nil, err
 		}
-		g.t(t)
+		g.T(t)
 	}
-	l, err := p.BinaryCrossEntropy(t, g.t(ts.NewTensor()), ts.ReductionMean, false)
-	return g.t(l), err
-}
-
-// stream cycles through fresh seeded permutations of a set of pool indices.
-type stream struct {
-	idx  []int
-	perm []int
-	pos  int
-	rng  *rand.Rand
-}
-
-func (s *stream) next(n int) []int {
-	out := make([]int, 0, n)
-	for len(out) < n {
-		if s.pos == len(s.perm) {
-			s.perm, s.pos = s.rng.Perm(len(s.idx)), 0
-		}
-		out = append(out, s.idx[s.perm[s.pos]])
-		s.pos++
-	}
-	return out
-}
-
-// FitVAAL trains fresh VAAL networks (the paper re-initialises them every
-// round) for opt.Iterations iterations. Each iteration takes a labeled and
-// an unlabeled batch and makes opt.VAESteps VAE steps (reconstruction MSE +
-// beta KL on both batches + adversary_param times the adversarial loss,
-// which asks the discriminator to call both batches labeled: the paper's
-// Eq. 2; the paper's released code uses "unlabeled" as the target of the
-// unlabeled batch here, which makes the VAE cooperate with the
-// discriminator, and is not followed) and opt.AdvSteps discriminator steps
-// (binary cross-entropy: labeled 1, unlabeled 0), drawing new batches
-// between steps as the paper's code does. Both networks use Adam.
-func (l *Learner) FitVAAL(ctx context.Context, labeled, unlabeled []int, seed uint64, opt learner.VAALOptions) (learner.VAALStats, error) {
-	pin()
-	defer runtime.UnlockOSThread()
-	var st learner.VAALStats
-	if err := opt.Check(); err != nil {
-		return st, err
-	}
-	if len(labeled) == 0 || len(unlabeled) == 0 {
-		return st, fmt.Errorf("vaal: needs labeled and unlabeled samples (%d and %d)", len(labeled), len(unlabeled))
-	}
-	ManualSeed(int64(seed >> 1))
-	if l.ext.vaal != nil {
-		l.ext.vaal.free()
-		l.ext.vaal = nil
-	}
-	n, err := l.newVAALNets(opt)
-	if err != nil {
-		return st, err
-	}
-	l.ext.vaal = n
-	vopt, err := nn.NewAdamConfig(0.9, 0.999, 0).Build(n.vs, opt.LR)
-	if err != nil {
-		return st, err
-	}
-	dopt, err := nn.NewAdamConfig(0.9, 0.999, 0).Build(n.dvs, opt.LR)
-	if err != nil {
-		return st, err
-	}
-	rng := rand.New(rand.NewPCG(seed, 0xfaa1))
-	lab := &stream{idx: labeled, rng: rng}
-	unl := &stream{idx: unlabeled, rng: rng}
-	bs := opt.BatchSize
-	window := max(1, opt.Iterations/10)
-	var firstRecon, lastRecon, lastKL, lastVAE, lastDisc float64
-	var nFirst, nLast int
-	values := func(ts ...*ts.Tensor) ([]float64, error) {
-		out := make([]float64, len(ts))
-		for i, t := range ts {
-			v, err := scalarValue(t)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = v
-		}
-		return out, nil
-	}
-	batch := func(s *stream, g *bag) (*ts.Tensor, error) {
-		x, _, err := l.input(s.next(bs), nil)
-		if err != nil {
-			return nil, err
-		}
-		g.t(x)
-		return n.prepareInput(x, g)
-	}
-	for it := 1; it <= opt.Iterations; it++ {
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		var g bag
-		xl, err := batch(lab, &g)
-		if err != nil {
-			g.drop()
-			return st, err
-		}
-		xu, err := batch(unl, &g)
-		if err != nil {
-			g.drop()
-			return st, err
-		}
-		var recon, kl, vaeLoss, discLoss float64
-		for s := 0; s < opt.VAESteps; s++ {
-			mseL, klL, muL, err := n.vaeTerms(xl, &g)
-			if err != nil {
-				g.drop()
-				return st, err
-			}
-			mseU, klU, muU, err := n.vaeTerms(xu, &g)
-			if err != nil {
-				g.drop()
-				return st, err
-			}
-			total, err := n.vaeObjective(mseL, klL, mseU, klU, muL, muU, opt, &g)
-			if err != nil {
-				g.drop()
-				return st, err
-			}
-			if err := vopt.ZeroGrad(); err != nil {
-				g.drop()
-				return st, err
-			}
-			if err := total.Backward(); err != nil {
-				g.drop()
-				return st, err
-			}
-			if err := vopt.Step(); err != nil {
-				g.drop()
-				return st, err
-			}
-			v, err := values(mseL, mseU, klL, klU, total)
-			if err != nil {
-				g.drop()
-				return st, err
-			}
-			recon, kl, vaeLoss = (v[0]+v[1])/2, (v[2]+v[3])/2, v[4]
-			if s < opt.VAESteps-1 {
-				if xl, err = batch(lab, &g); err != nil {
-					g.drop()
-					return st, err
-				}
-				if xu, err = batch(unl, &g); err != nil {
-					g.drop()
-					return st, err
-				}
-			}
-		}
-		for s := 0; s < opt.AdvSteps; s++ {
-			d, err := n.discStep(xl, xu, dopt, &g)
-			if err != nil {
-				g.drop()
-				return st, err
-			}
-			discLoss = d
-			if s < opt.AdvSteps-1 {
-				if xl, err = batch(lab, &g); err != nil {
-					g.drop()
-					return st, err
-				}
-				if xu, err = batch(unl, &g); err != nil {
-					g.drop()
-					return st, err
-				}
-			}
-		}
-		g.drop()
-		if it <= window {
-			firstRecon += recon
-			nFirst++
-		}
-		if it > opt.Iterations-window {
-			lastRecon += recon
-			lastKL += kl
-			lastVAE += vaeLoss
-			lastDisc += discLoss
-			nLast++
-		}
-		learner.Report(ctx, "vaal", it, opt.Iterations)
-	}
-	st.Iterations = opt.Iterations
-	st.FirstRecon = firstRecon / float64(nFirst)
-	st.ReconError = lastRecon / float64(nLast)
-	st.KL = lastKL / float64(nLast)
-	st.VAELoss = lastVAE / float64(nLast)
-	st.DiscLoss = lastDisc / float64(nLast)
-	pl, err := l.labeledProb(ctx, labeled[:min(len(labeled), 1000)])
-	if err != nil {
-		return st, err
-	}
-	pu, err := l.labeledProb(ctx, unlabeled[:min(len(unlabeled), 1000)])
-	if err != nil {
-		return st, err
-	}
-	st.LabeledProb, st.UnlabeledProb = mean(pl), mean(pu)
-	return st, nil
-}
-
-func mean(v []float64) float64 {
-	s := 0.0
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(max(len(v), 1))
-}
-
-// vaeObjective is MSE_L + beta KL_L + MSE_U + beta KL_U + adversary_param *
-// (BCE(D(mu_L), 1) + BCE(D(mu_U), 1)).
-func (n *vaalNets) vaeObjective(mseL, klL, mseU, klU, muL, muU *ts.Tensor, opt learner.VAALOptions, g *bag) (*ts.Tensor, error) {
-	sum := func(a, b *ts.Tensor) (*ts.Tensor, error) {
-		s, err := a.Add(b, false)
-		return g.t(s), err
-	}
-	scale := func(a *ts.Tensor, v float64) (*ts.Tensor, error) {
-		s, err := a.MulScalar(g.f(v), false)
-		return g.t(s), err
-	}
-	bl, err := scale(klL, opt.Beta)
-	if err != nil {
-		return nil, err
-	}
-	bu, err := scale(klU, opt.Beta)
-	if err != nil {
-		return nil, err
-	}
-	pl, err := n.discriminate(muL, g)
-	if err != nil {
-		return nil, err
-	}
-	pu, err := n.discriminate(muU, g)
-	if err != nil {
-		return nil, err
-	}
-	al, err := bce(pl, 1, g)
-	if err != nil {
-		return nil, err
-	}
-	au, err := bce(pu, 1, g)
-	if err != nil {
-		return nil, err
-	}
-	adv, err := sum(al, au)
-	if err != nil {
-		return nil, err
-	}
-	advS, err := scale(adv, opt.AdversaryParam)
-	if err != nil {
-		return nil, err
-	}
-	t := mseL
-	for _, x := range []*ts.Tensor{bl, mseU, bu, advS} {
-		if t, err = sum(t, x); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
-}
-
-// discStep makes one discriminator step on the latent means of the two
-// batches (the VAE runs without gradient, in training mode as in the paper's
-// code) and returns its loss.
-func (n *vaalNets) discStep(xl, xu *ts.Tensor, dopt *nn.Optimizer, g *bag) (float64, error) {
-	restore, err := noGrad()
-	if err != nil {
-		return 0, err
-	}
-	muL, _, err := n.encode(xl, true, g)
-	var muU *ts.Tensor
-	if err == nil {
-		muU, _, err = n.encode(xu, true, g)
-	}
-	restore()
-	if err != nil {
-		return 0, err
-	}
-	pl, err := n.discriminate(muL, g)
-	if err != nil {
-		return 0, err
-	}
-	pu, err := n.discriminate(muU, g)
-	if err != nil {
-		return 0, err
-	}
-	al, err := bce(pl, 1, g)
-	if err != nil {
-		return 0, err
-	}
-	au, err := bce(pu, 0, g)
-	if err != nil {
-		return 0, err
-	}
-	loss, err := al.Add(au, false)
-	if err != nil {
-		return 0, err
-	}
-	g.t(loss)
-	if err := dopt.ZeroGrad(); err != nil {
-		return 0, err
-	}
-	if err := loss.Backward(); err != nil {
-		return 0, err
-	}
-	if err := dopt.Step(); err != nil {
-		return 0, err
-	}
-	return scalarValue(loss)
+	l, err := p.BinaryCrossEntropy(t, g.T(ts.NewTensor()), ts.ReductionMean, false)
+	return g.T(l), err
 }

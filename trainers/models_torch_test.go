@@ -1,21 +1,47 @@
 //go:build torch
 
-package torch
+package trainers
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"path/filepath"
 	"runtime"
 	"testing"
 
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/alrl/alrl/datasets"
 	"github.com/alrl/alrl/learner"
+	"github.com/alrl/alrl/learner/conformance"
+	"github.com/alrl/alrl/learner/torch"
 )
+
+// The trainers' torch networks and loops (torch.go, weighted_torch.go,
+// learningloss_torch.go, vaal_*_torch.go) on small synthetic images.
+
+// smallCNN is a 12-layer CNN with dropout, the backend's own tests' model.
+func smallCNN() learner.Config {
+	cfg := conformance.Config(conformance.PlainCNN())
+	cfg.Threads = 1
+	return cfg
+}
+
+var seq = conformance.Seq
+
+// newTorch builds a torch learner through learner.New, so that it comes
+// with the trainers' networks.
+func newTorch(t *testing.T, in datasets.Inputs, classes int, cfg learner.Config) *torchLearner {
+	t.Helper()
+	cfg.Backend = "torch"
+	l, err := learner.New(in, classes, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.(*torchLearner)
+}
 
 func tensor(t *testing.T, v []float32) *ts.Tensor {
 	t.Helper()
@@ -47,14 +73,14 @@ func TestRankingLossKnownValues(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var g bag
-			defer g.drop()
-			p, y := g.t(tensor(t, tc.pred)), g.t(tensor(t, tc.target))
+			var g torch.Bag
+			defer g.Drop()
+			p, y := g.T(tensor(t, tc.pred)), g.T(tensor(t, tc.target))
 			l, err := rankingLoss(p, y, tc.margin, &g)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := scalarValue(l)
+			got, err := torch.ScalarValue(l)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,15 +91,10 @@ func TestRankingLossKnownValues(t *testing.T) {
 	}
 }
 
-func newLearner(t *testing.T, cfg learner.Config, n int) (*Learner, []int) {
+func newLearner(t *testing.T, cfg learner.Config, n int) (*torchLearner, []int) {
 	t.Helper()
-	d := images(t, n)
-	l, err := New(d.Inputs(), d.NumClasses, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l.(*Learner), d.Y
+	d := conformance.Quadrants(n)
+	return newTorch(t, d.Inputs(), d.NumClasses, cfg), d.Y
 }
 
 func labeledOf(y []int, idx []int) learner.Labeled {
@@ -84,11 +105,11 @@ func labeledOf(y []int, idx []int) learner.Labeled {
 	return out
 }
 
-func weightsOf(t *testing.T, l *Learner) []learner.Tensor {
+func weightsOf(t *testing.T, l *torchLearner) []learner.Tensor {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	w, err := l.snapshot()
+	w, err := l.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +215,7 @@ func TestAuxHeadLeavesClassifierAndBackboneLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := weightsOf(t, l)
-	last := len(l.arch.Layers) - 1
+	last := len(l.Architecture().Layers) - 1
 	head := map[string]bool{"l11_weight": true, "l11_bias": true}
 	if last != 11 {
 		t.Fatalf("test model has %d layers", last+1)
@@ -245,7 +266,7 @@ func TestLossModuleGradientStop(t *testing.T) {
 	cfg.Train.Epochs = 2
 	cfg.Train.Patience = 0
 	ctx := context.Background()
-	fit := func(frac, weight float64) (*Learner, learner.LossModuleStats) {
+	fit := func(frac, weight float64) (*torchLearner, learner.LossModuleStats) {
 		l, y := newLearner(t, cfg, 64)
 		_, ls, err := l.FitWithLossModule(ctx, labeledOf(y, seq(0, 48)), learner.Labeled{}, 4,
 			learner.LossModuleOptions{Width: 8, Margin: 1, Weight: weight, StopGradFraction: frac})
@@ -270,7 +291,7 @@ func TestLossModuleGradientStop(t *testing.T) {
 	if lsc.StopGradEpoch != 3 || math.IsNaN(lsc.RankingLoss) || lsc.TargetLoss <= 0 {
 		t.Errorf("stats %+v: want stop epoch 3 and finite losses", lsc)
 	}
-	if taps := defaultTaps(d.arch); len(taps) != 3 || taps[0] != 2 || taps[1] != 6 || taps[2] != 9 {
+	if taps := defaultTaps(d.Architecture()); len(taps) != 3 || taps[0] != 2 || taps[1] != 6 || taps[2] != 9 {
 		t.Errorf("default taps %v, want [2 6 9] (after each conv block and the hidden dense layer)", taps)
 	}
 	// Predictions survive a save and load.
@@ -400,14 +421,9 @@ func TestVAALOnFlatInputs(t *testing.T) {
 	cfg := learner.DefaultConfig()
 	cfg.Threads = 1
 	cfg.Model = learner.ModelSpec{Name: "mlp", Hidden: []int{8}}
-	in := images(t, 64)
+	in := conformance.Quadrants(64)
 	in.Shape = []int{144}
-	l0, err := New(in.Inputs(), in.NumClasses, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := l0.(*Learner)
-	defer l.Close()
+	l := newTorch(t, in.Inputs(), in.NumClasses, cfg)
 	ctx := context.Background()
 	if err := l.Initialize(1); err != nil {
 		t.Fatal(err)
@@ -419,86 +435,5 @@ func TestVAALOnFlatInputs(t *testing.T) {
 	}
 	if !(st.ReconError < st.FirstRecon) {
 		t.Errorf("flat VAE: reconstruction %v at the end vs %v at the start", st.ReconError, st.FirstRecon)
-	}
-}
-
-// convTranspose2d equals libtorch's transposed convolution.
-func TestConvTransposeEquivalence(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	ManualSeed(3)
-	var g bag
-	defer g.drop()
-	randn := func(dims ...int64) *ts.Tensor {
-		x, err := ts.Randn(dims, gotch.Float, gotch.CPU)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g.t(x)
-	}
-	maxDiff := func(a, b *ts.Tensor) float64 {
-		d, _ := a.Sub(b, false)
-		g.t(d)
-		ab, _ := d.Abs(false)
-		g.t(ab)
-		m, _ := ab.Max(false)
-		g.t(m)
-		v, _ := scalarValue(m)
-		return v
-	}
-	for _, tc := range []struct{ stride, pad, k, h int64 }{{2, 1, 4, 3}, {1, 0, 1, 5}, {2, 0, 3, 4}, {3, 1, 4, 2},
-		{2, 1, 4, 1}, {2, 2, 5, 4}, {1, 1, 3, 4}, {2, 0, 2, 3}, {2, 0, 1, 3}, {3, 2, 3, 3}} {
-		x := randn(2, 3, tc.h, tc.h+1)
-		w := randn(3, 5, tc.k, tc.k)
-		b := randn(5)
-		want, err := ts.ConvTranspose2d(x, w, b, []int64{tc.stride, tc.stride}, []int64{tc.pad, tc.pad}, []int64{0, 0}, 1, []int64{1, 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.t(want)
-		got, err := convTranspose2d(x, w, b, tc.stride, tc.pad, &g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.t(got)
-		ws, _ := want.Size()
-		gs, _ := got.Size()
-		if fmt.Sprint(ws) != fmt.Sprint(gs) {
-			t.Fatalf("%+v: shape %v, want %v", tc, gs, ws)
-		}
-		if v := maxDiff(want, got); v > 1e-4 {
-			t.Errorf("%+v: largest difference %v", tc, v)
-		}
-		// The gradients with respect to input and weights match the
-		// zero-dilation form's (libtorch's own backward is the slow path).
-		xg, _ := x.SetRequiresGrad(true, false)
-		wg, _ := w.SetRequiresGrad(true, false)
-		coef := randn(ws...)
-		var grads [2][]ts.Tensor
-		for i, f := range []func(x, w, b *ts.Tensor, stride, pad int64, g *bag) (*ts.Tensor, error){convTranspose2d, convTranspose2dDilated} {
-			y, err := f(xg, wg, b, tc.stride, tc.pad, &g)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g.t(y)
-			prod, _ := y.Mul(coef, false)
-			g.t(prod)
-			sum, _ := prod.Sum(gotch.Float, false)
-			g.t(sum)
-			// One input per call: gotch's RunBackward reads only the first input's handle.
-			for j, in := range []*ts.Tensor{xg, wg} {
-				gr, err := ts.RunBackward([]ts.Tensor{*sum}, []ts.Tensor{*in}, j == 0, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				grads[i] = append(grads[i], gr[0])
-				g.t(&gr[0])
-			}
-		}
-		for j, name := range []string{"input", "weight"} {
-			if v := maxDiff(&grads[0][j], &grads[1][j]); v > 1e-3 {
-				t.Errorf("%+v: %s gradient differs by %v", tc, name, v)
-			}
-		}
 	}
 }
