@@ -163,12 +163,30 @@ Examples:
 }
 
 func sweepTaskCmd() *cli.Command {
+	return workerCmd("sweep-task", "run or resume one sweep run (started by sweep executors)", "run folder holding config.yaml",
+		func(c *cli.Context, opt experiments.Options) error {
+			_, err := sweep.RunTask(c.Context, c.String("dir"), c.Int("attempt"), opt)
+			return err
+		})
+}
+
+func scoreShardCmd() *cli.Command {
+	return workerCmd("score-shard", "score one shard of a round's pool (started by the sharded strategy's executors)",
+		"shard folder (its round folder holds spec.json)",
+		func(c *cli.Context, opt experiments.Options) error {
+			return shard.WorkDir(c.Context, c.String("dir"), opt)
+		})
+}
+
+// workerCmd is a hidden command that executors start on a folder (--dir,
+// --threads, --attempt, --data-dir), running work with the options they set.
+func workerCmd(name, usage, dirUsage string, work func(*cli.Context, experiments.Options) error) *cli.Command {
 	return &cli.Command{
-		Name:   "sweep-task",
-		Usage:  "run or resume one sweep run (started by sweep executors)",
+		Name:   name,
+		Usage:  usage,
 		Hidden: true,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "dir", Required: true, Usage: "run folder holding config.yaml"},
+			&cli.StringFlag{Name: "dir", Required: true, Usage: dirUsage},
 			&cli.IntFlag{Name: "threads", Usage: "libtorch threads (0 = the config's)"},
 			&cli.IntFlag{Name: "attempt", Value: 1, Usage: "attempt number (recorded on failure)"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{datasets.EnvDataDir}, Usage: "folder to read data files from"},
@@ -179,32 +197,7 @@ func sweepTaskCmd() *cli.Command {
 				return err
 			}
 			defer log.Sync() //nolint:errcheck
-			_, err = sweep.RunTask(c.Context, c.String("dir"), c.Int("attempt"),
-				experiments.Options{DataDir: c.String("data-dir"), Threads: c.Int("threads"), Log: log, Version: Version, Commit: Commit})
-			return err
-		},
-	}
-}
-
-func scoreShardCmd() *cli.Command {
-	return &cli.Command{
-		Name:   "score-shard",
-		Usage:  "score one shard of a round's pool (started by the sharded strategy's executors)",
-		Hidden: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "dir", Required: true, Usage: "shard folder (its round folder holds spec.json)"},
-			&cli.IntFlag{Name: "threads", Usage: "libtorch threads (0 = the run config's)"},
-			&cli.IntFlag{Name: "attempt", Value: 1, Usage: "attempt number (unused; executors pass it)"},
-			&cli.StringFlag{Name: "data-dir", EnvVars: []string{datasets.EnvDataDir}, Usage: "folder to read data files from"},
-		},
-		Action: func(c *cli.Context) error {
-			log, err := newLogger(c)
-			if err != nil {
-				return err
-			}
-			defer log.Sync() //nolint:errcheck
-			return shard.WorkDir(c.Context, c.String("dir"),
-				experiments.Options{DataDir: c.String("data-dir"), Threads: c.Int("threads"), Log: log, Version: Version, Commit: Commit})
+			return work(c, experiments.Options{DataDir: c.String("data-dir"), Threads: c.Int("threads"), Log: log, Version: Version, Commit: Commit})
 		},
 	}
 }
