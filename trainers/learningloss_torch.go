@@ -332,19 +332,7 @@ func (l *torchLearner) PredictedLoss(ctx context.Context, idx []int) ([]float64,
 		if err != nil {
 			return err
 		}
-		c, err := p.To(gotch.CPU, false)
-		if err != nil {
-			return err
-		}
-		g.T(c)
-		vals := make([]float32, hi-lo)
-		if err := c.CopyData(vals, uint(len(vals))); err != nil {
-			return err
-		}
-		for i, v := range vals {
-			out[lo+i] = float64(v)
-		}
-		return nil
+		return torch.CopyValues(p, out[lo:hi])
 	})
 	if err != nil {
 		return nil, fmt.Errorf("predicted loss: %w", err)

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
@@ -347,19 +346,7 @@ func (l *torchLearner) labeledProb(ctx context.Context, idx []int) ([]float64, e
 		if err != nil {
 			return err
 		}
-		c, err := p.To(gotch.CPU, false)
-		if err != nil {
-			return err
-		}
-		g.T(c)
-		vals := make([]float32, hi-lo)
-		if err := c.CopyData(vals, uint(len(vals))); err != nil {
-			return err
-		}
-		for i, v := range vals {
-			out[lo+i] = float64(v)
-		}
-		return nil
+		return torch.CopyValues(p, out[lo:hi])
 	})
 	return out, err
 }

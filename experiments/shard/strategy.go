@@ -177,7 +177,7 @@ func (s *Sharded) Select(ctx context.Context, q strategies.Query) ([]int, error)
 	if err := q.Check(); err != nil {
 		return nil, fmt.Errorf("sharded: %w", err)
 	}
-	sc, topK := s.Of.(strategies.TopKScorer)
+	_, topK := s.Of.(strategies.TopKScorer)
 	keep := s.Keep
 	if keep == 0 {
 		keep = 10 * q.K
@@ -209,7 +209,7 @@ func (s *Sharded) Select(ctx context.Context, q strategies.Query) ([]int, error)
 		}
 		sel, err := strategies.TopK(scores, q.Candidates, q.K)
 		if err != nil {
-			return nil, fmt.Errorf("sharded %s: %w", sc.Name(), err)
+			return nil, fmt.Errorf("sharded %s: %w", s.Of.Name(), err)
 		}
 		return sel, nil
 	}

@@ -267,18 +267,14 @@ func (l *Learner) resSnapshot(out []learner.Tensor) ([]learner.Tensor, error) {
 	return out, nil
 }
 
+// tensorToGo copies t into Go memory as a named float32 tensor.
 func tensorToGo(name string, t *ts.Tensor) (learner.Tensor, error) {
 	size, err := t.Size()
 	if err != nil {
 		return learner.Tensor{}, err
 	}
-	c, err := t.To(gotch.CPU, false)
+	vals, err := hostFloats(t)
 	if err != nil {
-		return learner.Tensor{}, err
-	}
-	defer c.Drop()
-	vals := make([]float32, t.Numel())
-	if err := c.CopyData(vals, uint(len(vals))); err != nil {
 		return learner.Tensor{}, err
 	}
 	shape := make([]int, len(size))

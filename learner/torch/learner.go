@@ -330,32 +330,38 @@ func (l *Learner) batches(ctx context.Context, stage string, idx []int, f func(l
 
 // copyRows copies a [n, d] float tensor into rows lo.. of m.
 func copyRows(t *ts.Tensor, m *mat.Dense, lo int) error {
-	f, err := t.Totype(gotch.Float, false)
+	vals, err := hostFloats(t)
 	if err != nil {
 		return err
 	}
-	defer f.Drop()
-	if dev, err := f.Device(); err == nil && dev != gotch.CPU {
-		c, err := f.To(gotch.CPU, false)
-		if err != nil {
-			return err
-		}
-		defer c.Drop()
-		f = c
-	}
-	n := int(f.Numel())
-	vals := make([]float32, n)
-	if err := f.CopyData(vals, uint(n)); err != nil {
-		return err
-	}
 	_, d := m.Dims()
-	for i := 0; i < n/d; i++ {
+	for i := 0; i < len(vals)/d; i++ {
 		row := m.RawRowView(lo + i)
 		for j := range row {
 			row[j] = float64(vals[i*d+j])
 		}
 	}
 	return nil
+}
+
+// hostFloats copies t, of any dtype and on any device, into float32s in Go
+// memory.
+func hostFloats(t *ts.Tensor) ([]float32, error) {
+	c, err := t.To(gotch.CPU, false)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Drop()
+	f, err := c.Totype(gotch.Float, false)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Drop()
+	vals := make([]float32, f.Numel())
+	if err := f.CopyData(vals, uint(len(vals))); err != nil {
+		return nil, err
+	}
+	return vals, nil
 }
 
 func softmax(logits *ts.Tensor) (*ts.Tensor, error) {

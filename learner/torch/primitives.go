@@ -61,21 +61,30 @@ func NoGrad() (func(), error) { return noGrad() }
 
 // ScalarValue reads a one-element tensor.
 func ScalarValue(t *ts.Tensor) (float64, error) {
-	v := make([]float32, 1)
-	c, err := t.To(gotch.CPU, false)
+	v, err := hostFloats(t)
 	if err != nil {
 		return 0, err
 	}
-	defer c.Drop()
-	f, err := c.Totype(gotch.Float, false)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Drop()
-	if err := f.CopyData(v, 1); err != nil {
-		return 0, err
+	if len(v) == 0 {
+		return 0, fmt.Errorf("scalar value: the tensor is empty")
 	}
 	return float64(v[0]), nil
+}
+
+// CopyValues copies the elements of t (any dtype, any device) into out,
+// which must have exactly as many.
+func CopyValues(t *ts.Tensor, out []float64) error {
+	v, err := hostFloats(t)
+	if err != nil {
+		return err
+	}
+	if len(v) != len(out) {
+		return fmt.Errorf("copy values: the tensor has %d elements, the destination %d", len(v), len(out))
+	}
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return nil
 }
 
 // Device returns the device the learner's tensors live on.
@@ -227,30 +236,11 @@ type NamedVar struct {
 func TensorsOf(vars []NamedVar) ([]learner.Tensor, error) {
 	out := make([]learner.Tensor, 0, len(vars))
 	for _, v := range vars {
-		size, err := v.T.Size()
+		t, err := tensorToGo(v.Name, v.T)
 		if err != nil {
 			return nil, err
 		}
-		c, err := v.T.To(gotch.CPU, false)
-		if err != nil {
-			return nil, err
-		}
-		f, err := c.Totype(gotch.Float, false)
-		_ = c.Drop()
-		if err != nil {
-			return nil, err
-		}
-		vals := make([]float32, f.Numel())
-		err = f.CopyData(vals, uint(len(vals)))
-		_ = f.Drop()
-		if err != nil {
-			return nil, err
-		}
-		shape := make([]int, len(size))
-		for i, s := range size {
-			shape[i] = int(s)
-		}
-		out = append(out, learner.Tensor{Name: v.Name, Shape: shape, Data: vals})
+		out = append(out, t)
 	}
 	return out, nil
 }

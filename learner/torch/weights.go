@@ -20,33 +20,12 @@ func (l *Learner) snapshot() ([]learner.Tensor, error) {
 		if p == nil {
 			continue
 		}
-		for _, pair := range []struct {
-			n string
-			t *ts.Tensor
-		}{{p.wn, p.w}, {p.bn, p.b}} {
-			size, err := pair.t.Size()
+		for _, nt := range []NamedVar{{p.wn, p.w}, {p.bn, p.b}} {
+			t, err := tensorToGo(nt.Name, nt.T)
 			if err != nil {
 				return nil, err
 			}
-			c := pair.t
-			if l.device != gotch.CPU {
-				if c, err = pair.t.To(gotch.CPU, false); err != nil {
-					return nil, err
-				}
-			}
-			vals := make([]float32, pair.t.Numel())
-			err = c.CopyData(vals, uint(len(vals)))
-			if c != pair.t {
-				_ = c.Drop()
-			}
-			if err != nil {
-				return nil, err
-			}
-			shape := make([]int, len(size))
-			for i, s := range size {
-				shape[i] = int(s)
-			}
-			out = append(out, learner.Tensor{Name: pair.n, Shape: shape, Data: vals})
+			out = append(out, t)
 		}
 	}
 	return l.resSnapshot(out)
