@@ -3,6 +3,7 @@ package strategies
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/alrl/alrl/learner"
 )
@@ -61,3 +62,39 @@ func (s scored) Select(ctx context.Context, q Query) ([]int, error) {
 
 // SelectsTopK marks Select as the top k of Score.
 func (scored) SelectsTopK() {}
+
+// ProbScore scores one candidate from its row of class probabilities.
+type ProbScore func(p []float64) float64
+
+// FromProbs makes the registration of a strategy that scores each candidate
+// from its class probabilities alone (needs CapProbs), as FromScore does; a
+// NaN score is an error that names the candidate.
+//
+//	func init() {
+//		strategies.Register(strategies.FromProbs("gini", "Gini impurity", func(p []float64) float64 {
+//			s := 1.0
+//			for _, v := range p {
+//				s -= v * v
+//			}
+//			return s
+//		}))
+//	}
+func FromProbs(name, doc string, score ProbScore) Info {
+	if score == nil {
+		return FromScore(name, doc, []learner.Capability{learner.CapProbs}, nil)
+	}
+	return FromScore(name, doc, []learner.Capability{learner.CapProbs}, func(ctx context.Context, q Query) ([]float64, error) {
+		p, err := q.Model.Probs(ctx, q.Candidates)
+		if err != nil {
+			return nil, err
+		}
+		s := make([]float64, len(q.Candidates))
+		for i := range s {
+			s[i] = score(p.RawRowView(i))
+			if math.IsNaN(s[i]) {
+				return nil, fmt.Errorf("NaN score for pool index %d (probabilities %v): the score function must return a number for every probability row", q.Candidates[i], p.RawRowView(i))
+			}
+		}
+		return s, nil
+	})
+}

@@ -1,11 +1,9 @@
 package goplugin_test
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -14,10 +12,9 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/alrl/alrl/cmd/alrl/app"
 	"github.com/alrl/alrl/examples/goplugin"
-	"github.com/alrl/alrl/experiments"
 	"github.com/alrl/alrl/internal/testlearner"
+	"github.com/alrl/alrl/internal/testrun"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/strategies"
 )
@@ -116,49 +113,12 @@ targets: [0.5]
 `
 
 func TestCLIRunsAConfigNamingRatio(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "ratio.yaml")
-	if err := os.WriteFile(cfg, []byte(ratioConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	a := app.New()
-	a.Writer, a.ErrWriter = &out, &out
-	if err := a.Run([]string{"alrl", "--log-level", "warn", "list", "strategies"}); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "ratio") || !strings.Contains(out.String(), "power") {
-		t.Errorf("list strategies does not show ratio and its option:\n%s", out.String())
-	}
-	runs := filepath.Join(dir, "runs")
-	if err := a.Run([]string{"alrl", "--log-level", "warn", "train", "-c", cfg, "--out", runs}); err != nil {
-		t.Fatalf("train: %v\n%s", err, out.String())
+	runs, listing := testrun.Train(t, ratioConfig)
+	if !strings.Contains(listing, "ratio") || !strings.Contains(listing, "power") {
+		t.Errorf("list strategies does not show ratio and its option:\n%s", listing)
 	}
 	for _, id := range []string{"ratio", "ratio-then-margin"} {
-		run := filepath.Join(runs, id, "seed-4")
-		s, err := experiments.ReadSummary(run)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.Strategy != id || s.Labels != 18 || s.Rounds != 3 {
-			t.Errorf("%s: summary %+v", id, s)
-		}
-		recs, err := experiments.ReadRounds(run)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[int]bool{}
-		for _, r := range recs {
-			for _, i := range r.Chosen {
-				if seen[i] {
-					t.Errorf("%s: pool index %d labeled twice", id, i)
-				}
-				seen[i] = true
-			}
-		}
-		if len(seen) != 18 {
-			t.Errorf("%s: %d distinct labeled indices, want 18", id, len(seen))
-		}
+		testrun.Check(t, filepath.Join(runs, id, "seed-4"), id, 18, 3)
 	}
 }
 

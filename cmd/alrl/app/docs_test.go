@@ -102,3 +102,51 @@ func TestReadmeConfigsParse(t *testing.T) {
 		t.Fatal("no config found in README.md")
 	}
 }
+
+// TestDocsGoSnippetsAreCompiledCode: every ```go block of README.md and
+// docs/*.md is a verbatim excerpt of a Go file under examples/ or
+// strategies/, so the code a reader copies is code the build compiles and
+// the tests run.
+func TestDocsGoSnippetsAreCompiledCode(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	var sources []string
+	for _, dir := range []string{"examples", "strategies"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			sources = append(sources, string(b))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	pages = append(pages, filepath.Join(root, "README.md"))
+	block := regexp.MustCompile("(?s)```go\n(.*?)```")
+	n := 0
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range block.FindAllStringSubmatch(string(b), -1) {
+			n++
+			found := false
+			for _, s := range sources {
+				if strings.Contains(s, m[1]) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s: a Go snippet is not a verbatim excerpt of a Go file under examples/ or strategies/; copy it from the compiled file:\n%s", page, m[1])
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("found no Go snippets in the docs")
+	}
+}
