@@ -99,26 +99,3 @@ func TestDiscriminativeWithoutLabelsAndOptions(t *testing.T) {
 		}
 	}
 }
-
-func TestBinaryMLPLearnsXOR(t *testing.T) {
-	// A hidden layer is needed for XOR; the MLP must fit it.
-	rng := rand.New(rand.NewPCG(4, 4))
-	x := [][]float64{{0, 0}, {0, 1}, {1, 0}, {1, 1}}
-	y := []float64{0, 1, 1, 0}
-	var xs [][]float64
-	var ys []float64
-	for i := 0; i < 25; i++ {
-		xs = append(xs, x...)
-		ys = append(ys, y...)
-	}
-	net := newBinaryMLP(2, 16, 2, rng)
-	if err := net.train(context.Background(), xs, ys, 0.01, 16, 500, 0.999, rng); err != nil {
-		t.Fatal(err)
-	}
-	p := net.predict(x)
-	for i := range x {
-		if (p[i] > 0.5) != (y[i] == 1) {
-			t.Errorf("XOR%v: P = %.3f, want class %g", x[i], p[i], y[i])
-		}
-	}
-}
