@@ -252,7 +252,7 @@ func TestShippedSweepsParse(t *testing.T) {
 		// root, not to this test's folder); the error must say which file.
 		policyFile := map[string]string{"pg-fashion": "runs/pg-mnist-to-fashion/agent/policy.json",
 			"imitation-tabular": "results/agent-imitation/agent/policy.json", "imitation-fashion": "results/agent-imitation/agent/policy.json",
-			"imitation-fashion-fast": "results/agent-imitation/agent/policy.json"}
+			"imitation-fashion-fast": "results/agent-imitation/agent/policy.json", "agents-fashion": "results/agent-pg-mnist/agent/policy.json"}
 		if f, ok := policyFile[n]; ok && err != nil {
 			if !strings.Contains(err.Error(), f) || !strings.Contains(err.Error(), "no such file") {
 				t.Errorf("shipped sweep %s without its policy file: %v", n, err)
