@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
+	"sync"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -66,6 +68,9 @@ type Head struct {
 	hdiag  []float64 // diagonal of the posterior precision, same layout
 	fitted bool
 	seed   uint64
+	// workers bounds the goroutines of one fit or prediction (GOMAXPROCS);
+	// results do not depend on it.
+	workers int
 }
 
 // NewHead returns an unfitted head over emb for c classes.
@@ -79,7 +84,7 @@ func NewHead(emb *Embedding, c int, l2 float64, iterations int) (*Head, error) {
 	if iterations < 1 {
 		return nil, fmt.Errorf("fast.iterations: must be >= 1, got %d", iterations)
 	}
-	h := &Head{emb: emb, c: c, l2: l2, iters: iterations}
+	h := &Head{emb: emb, c: c, l2: l2, iters: iterations, workers: runtime.GOMAXPROCS(0)}
 	d := emb.D + 1
 	h.xb = make([]float64, len(emb.Rows)*d)
 	maxRow := 0
@@ -147,6 +152,39 @@ func softmaxRows(z []float64, n, c int) {
 	}
 }
 
+// probs writes the class probabilities of the n rows of x under w into out
+// (n x C), split over up to workers goroutines by rows; every row is computed
+// exactly as in a serial pass, so the result does not depend on workers.
+func (h *Head) probs(w []float64, x [][]float64, n int, out []float64, workers int) {
+	chunks(n, min(workers, n/minChunk), func(lo, hi int) {
+		h.logits(w, x[lo:hi], hi-lo, out[lo*h.c:hi*h.c])
+		softmaxRows(out[lo*h.c:hi*h.c], hi-lo, h.c)
+	})
+}
+
+// minChunk is the fewest rows worth a goroutine of the head's parallel
+// loops: below it the fork and join cost more than the work.
+const minChunk = 64
+
+// chunks calls f on workers contiguous ranges covering [0, n), each on its
+// own goroutine (f(0, n) in the caller when workers <= 1), and waits.
+func chunks(n, workers int, f func(lo, hi int)) {
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		lo, hi := k*n/workers, (k+1)*n/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
 // Fit minimises the summed cross-entropy plus (l2/2)|W|^2 (biases
 // unpenalised) with L-BFGS, starting from the previous fit's weights (the
 // problem is convex, so the start only changes how fast it converges).
@@ -168,7 +206,7 @@ func (h *Head) Fit(ctx context.Context, train, val learner.Labeled, _ uint64) (l
 		return st, err
 	}
 	n, d := train.Len(), h.width()
-	w, f, iters := h.minimise(h.w, x, train.Y, h.iters)
+	w, f, iters := h.minimise(h.w, x, train.Y, h.iters, h.workers)
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return st, fmt.Errorf("fit: logistic regression: the objective is not finite (check the embeddings)")
 	}
@@ -178,8 +216,7 @@ func (h *Head) Fit(ctx context.Context, train, val learner.Labeled, _ uint64) (l
 	st.Epochs, st.BestEpoch = iters, iters
 	st.TrainLoss = f / float64(n)
 	// Diagonal of the posterior precision for the Laplace approximation.
-	h.logits(h.w, x, n, p)
-	softmaxRows(p, n, h.c)
+	h.probs(h.w, x, n, p, h.workers)
 	h.hdiag = make([]float64, h.c*d)
 	for c := 0; c < h.c; c++ {
 		for j := 0; j < d; j++ {
@@ -211,28 +248,34 @@ func (h *Head) Fit(ctx context.Context, train, val learner.Labeled, _ uint64) (l
 }
 
 // objective returns the penalised cross-entropy of the rows x with labels y
-// (biases unpenalised) as an L-BFGS objective.
-func (h *Head) objective(x [][]float64, y []int) func(w, g []float64) float64 {
+// (biases unpenalised) as an L-BFGS objective. With workers > 1 the
+// probabilities are split by rows and the gradient by classes; each class's
+// gradient still sums the rows in order, so values equal the serial ones.
+func (h *Head) objective(x [][]float64, y []int, workers int) func(w, g []float64) float64 {
 	n, d := len(y), h.width()
 	p := make([]float64, n*h.c)
+	gw := min(workers, h.c, n/minChunk) // goroutines over classes
 	return func(w, g []float64) float64 {
-		h.logits(w, x, n, p)
-		softmaxRows(p, n, h.c)
+		h.probs(w, x, n, p, workers)
 		f := 0.0
-		for k := range g {
-			g[k] = 0
-		}
 		for i, yi := range y {
 			f -= math.Log(math.Max(p[i*h.c+yi], 1e-300))
-			xi := x[i]
-			for c := 0; c < h.c; c++ {
-				r := p[i*h.c+c]
-				if c == yi {
-					r--
-				}
-				floats.AddScaled(g[c*d:(c+1)*d], r, xi)
-			}
 		}
+		chunks(h.c, gw, func(lo, hi int) {
+			for c := lo; c < hi; c++ {
+				gc := g[c*d : (c+1)*d]
+				for k := range gc {
+					gc[k] = 0
+				}
+				for i, yi := range y {
+					r := p[i*h.c+c]
+					if c == yi {
+						r--
+					}
+					floats.AddScaled(gc, r, x[i])
+				}
+			}
+		})
 		for c := 0; c < h.c; c++ {
 			for j := 0; j < d-1; j++ {
 				v := w[c*d+j]
@@ -245,12 +288,13 @@ func (h *Head) objective(x [][]float64, y []int) func(w, g []float64) float64 {
 }
 
 // minimise fits the weights on (x, y) with at most iters L-BFGS iterations,
-// starting from init (zeros when it has the wrong size).
-func (h *Head) minimise(init []float64, x [][]float64, y []int, iters int) ([]float64, float64, int) {
+// starting from init (zeros when it has the wrong size), on up to workers
+// goroutines.
+func (h *Head) minimise(init []float64, x [][]float64, y []int, iters, workers int) ([]float64, float64, int) {
 	if len(init) != h.c*h.width() {
 		init = make([]float64, h.c*h.width())
 	}
-	return lbfgs(init, h.objective(x, y), iters, 1e-5*float64(len(y)))
+	return lbfgs(init, h.objective(x, y, workers), iters, 1e-5*float64(len(y)))
 }
 
 func (h *Head) ready() error {
@@ -269,8 +313,7 @@ func (h *Head) probsWith(w []float64, idx []int) (*mat.Dense, error) {
 		return nil, err
 	}
 	p := make([]float64, len(idx)*h.c)
-	h.logits(w, x, len(idx), p)
-	softmaxRows(p, len(idx), h.c)
+	h.probs(w, x, len(idx), p, h.workers)
 	return mat.NewDense(len(idx), h.c, p), nil
 }
 

@@ -87,7 +87,7 @@ func (h *Head) Lookahead(ctx context.Context, train learner.Labeled, cands, cand
 		n := float64(eval.Len())
 		return nll / n, acc / n
 	}
-	base, _, _ := h.minimise(h.w, x, train.Y, iters)
+	base, _, _ := h.minimise(h.w, x, train.Y, iters, h.workers)
 	out.BaseNLL, out.BaseAcc = score(base, make([]float64, eval.Len()*h.c))
 	out.NLL, out.Acc = make([]float64, len(cands)), make([]float64, len(cands))
 	// The refits are independent, so workers share them; each result lands
@@ -105,7 +105,7 @@ func (h *Head) Lookahead(ctx context.Context, train learner.Labeled, cands, cand
 			p := make([]float64, eval.Len()*h.c)
 			for i := range next {
 				xs[len(xs)-1], ys[len(ys)-1] = cx[i], candY[i]
-				wi, f, _ := h.minimise(base, xs, ys, iters)
+				wi, f, _ := h.minimise(base, xs, ys, iters, 1) // the refits themselves run in parallel
 				if math.IsNaN(f) || math.IsInf(f, 0) {
 					errs[i] = fmt.Errorf("lookahead: the refit with pool index %d is not finite (check the embeddings)", cands[i])
 					continue
