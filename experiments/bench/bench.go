@@ -271,6 +271,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("bench: fitting the learner: %w", err)
 	}
 	res.FitSeconds = time.Since(t0).Seconds()
+	// The episode state of a first round whose labeled set is the bench's,
+	// for strategies that read it (ALBL); each query gets its own copy.
+	ep := strategies.Episode{Round: 1, InitSize: len(labeled), BudgetUsed: len(labeled),
+		ValAcc: math.NaN(), ClassCounts: make([]int, data.NumClasses), Labeled: labeled, LabeledY: train.Y}
+	for _, y := range train.Y {
+		ep.ClassCounts[y]++
+	}
 	l.Reseed(cfg.Seed)
 	base := learner.NewMemo(l)
 
@@ -381,18 +388,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.BaseRSSMiB = currentRSSMiB()
 
 	for _, e := range entries {
-		for _, k := range cfg.Ks {
+		for ki, k := range cfg.Ks {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
 			tm := Timing{Kind: Strategy, Name: e.name, K: k, PeakRSSMiB: math.NaN(), Ratio: math.NaN()}
+			if ki > 0 && e.skip == "" {
+				// A fresh strategy per query: a stateful one (ALBL) would
+				// otherwise take this query for the next round of the last.
+				if e.s, err = benchStrategy(cfg, e.name); err != nil {
+					return res, fmt.Errorf("bench: rebuilding %s: %w", e.name, err)
+				}
+			}
 			switch {
 			case e.skip != "":
 				tm.Status, tm.Note = Skipped, e.skip
 			case k > len(cands):
 				tm.Status, tm.Note = Skipped, fmt.Sprintf("k = %d is more than the %d candidates", k, len(cands))
 			default:
-				benchQuery(ctx, cfg, e.s, base, sets, cands, labeled, k, &tm)
+				benchQuery(ctx, cfg, e.s, base, sets, cands, ep, k, &tm)
 			}
 			emit(tm)
 		}
@@ -401,10 +415,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 // benchQuery times one query of s and fills tm.
-func benchQuery(ctx context.Context, cfg Config, s strategies.Strategy, base *learner.Memo, sets []benchSet, cands, labeled []int, k int, tm *Timing) {
+func benchQuery(ctx context.Context, cfg Config, s strategies.Strategy, base *learner.Memo, sets []benchSet, cands []int, ep strategies.Episode, k int, tm *Timing) {
 	memo := base.Clone()
-	q := strategies.Query{Model: memo, Candidates: cands, Labeled: labeled, K: k,
-		RNG: envs.RNG(cfg.Seed, 1, "bench/"+tm.Name), Round: 1}
+	ep.K, ep.Budget = k, ep.BudgetUsed+k
+	ep.ClassCounts, ep.Labeled, ep.LabeledY = slices.Clone(ep.ClassCounts), slices.Clone(ep.Labeled), slices.Clone(ep.LabeledY)
+	q := strategies.Query{Model: memo, Candidates: cands, Labeled: slices.Clone(ep.Labeled), K: k,
+		RNG: envs.RNG(cfg.Seed, 1, "bench/"+tm.Name), Round: 1, Episode: &ep}
 	qctx := ctx
 	if cfg.Timeout > 0 {
 		var cancel context.CancelFunc

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -59,7 +60,22 @@ func (needsLastLayer) Needs() []learner.Capability {
 	return []learner.Capability{learner.CapLastLayer}
 }
 
+// onceStrategy fails when one value is asked twice: the bench builds a
+// fresh strategy per query, so a stateful one (ALBL) sees each as a first round.
+type onceStrategy struct{ used bool }
+
+func (*onceStrategy) Name() string { return "test_bench_once" }
+func (o *onceStrategy) Select(_ context.Context, q strategies.Query) ([]int, error) {
+	if o.used {
+		return nil, errors.New("one strategy value was queried twice")
+	}
+	o.used = true
+	return q.Candidates[:q.K], nil
+}
+
 func init() {
+	strategies.Register(strategies.Info{Name: "test_bench_once", Description: "test: stateful",
+		New: func(strategies.Options) (strategies.Strategy, error) { return &onceStrategy{}, nil }})
 	learner.RegisterBackend("testcentroid", "test", testlearner.Factory)
 	strategies.Register(strategies.Info{Name: "test_needs_last_layer", Description: "needs last-layer weights",
 		New: func(strategies.Options) (strategies.Strategy, error) { return needsLastLayer{}, nil }})
@@ -80,6 +96,28 @@ func init() {
 				out[i] = q.Candidates[0]
 			}
 			return out, nil
+		}},
+		// test_bench_episode fails unless the query carries the first
+		// round's episode state of the bench's labeled set (ALBL reads it).
+		{"test_bench_episode", func(_ context.Context, q strategies.Query) ([]int, error) {
+			ep := q.Episode
+			switch {
+			case ep == nil:
+				return nil, errors.New("no episode state")
+			case !slices.Equal(ep.Labeled, q.Labeled) || len(ep.LabeledY) != len(ep.Labeled):
+				return nil, fmt.Errorf("episode labeled %v with labels %v, query labeled %v", ep.Labeled, ep.LabeledY, q.Labeled)
+			case ep.K != q.K || ep.Budget != len(q.Labeled)+q.K || ep.BudgetUsed != len(q.Labeled) || ep.Round != 1:
+				return nil, fmt.Errorf("episode %+v for k %d", *ep, q.K)
+			}
+			n := 0
+			for _, c := range ep.ClassCounts {
+				n += c
+			}
+			if n != len(ep.Labeled) {
+				return nil, fmt.Errorf("class counts %v sum to %d, want %d", ep.ClassCounts, n, len(ep.Labeled))
+			}
+			ep.Labeled[0] = -1 // a strategy that writes into its copy harms no later query
+			return q.Candidates[:q.K], nil
 		}},
 		{"test_bench_slow", func(ctx context.Context, q strategies.Query) ([]int, error) {
 			select {
@@ -107,7 +145,7 @@ func benchTestConfig() Config {
 	c.Samples = 7
 	c.Timeout = 300 * time.Millisecond
 	c.Strategies = []string{"entropy", "random", "test_bench_mc", "test_needs_last_layer", "prefilter",
-		"test_bench_fail", "test_bench_dup", "test_bench_slow"}
+		"test_bench_fail", "test_bench_dup", "test_bench_slow", "test_bench_episode", "test_bench_once"}
 	return c
 }
 
@@ -172,6 +210,10 @@ func TestBenchHarness(t *testing.T) {
 		{"test_bench_fail", 2, Failed, "kaboom", nil},
 		{"test_bench_dup", 5, Failed, "invalid selection", nil},
 		{"test_bench_slow", 2, Failed, "--timeout 300ms", nil},
+		{"test_bench_episode", 2, OK, "", nil},
+		{"test_bench_episode", 5, OK, "", nil},
+		{"test_bench_once", 2, OK, "", nil},
+		{"test_bench_once", 5, OK, "", nil},
 	}
 	for _, tc := range tests {
 		tm, ok := findTiming(res, Strategy, tc.name, tc.k)
@@ -213,8 +255,8 @@ func TestBenchHarness(t *testing.T) {
 	if skipped, _ := findTiming(res, Strategy, "test_bench_fail", 2); !math.IsNaN(skipped.Ratio) {
 		t.Errorf("a failed query has ratio %g, want NaN", skipped.Ratio)
 	}
-	if n := len(res.Timings); n != 2+8*3 {
-		t.Errorf("%d timings, want 2 capabilities + 8 strategies x 3 k", n)
+	if n := len(res.Timings); n != 2+10*3 {
+		t.Errorf("%d timings, want 2 capabilities + 10 strategies x 3 k", n)
 	}
 
 	var table bytes.Buffer
