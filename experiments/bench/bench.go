@@ -24,6 +24,7 @@ import (
 	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/strategies"
+	"github.com/alrl/alrl/trainers"
 )
 
 // Config configures the strategy speed harness (`alrl bench`): one
@@ -39,6 +40,7 @@ type Config struct {
 	Strategies []string                  // strategies to time; empty = every registered one
 	Options    map[string]map[string]any // per-strategy options (strategy name -> option -> value)
 	Learner    learner.Config            // the learner and its brief training
+	Trainer    trainers.Config           // trains the learner on the labeled set (and the unlabeled pool); "" = supervised fit
 	Seed       uint64                    // seeds the labeled set, the fit and the strategies
 	Timeout    time.Duration             // per query; 0 = none
 	// Progress, if set, receives every timing as soon as it is measured.
@@ -267,8 +269,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		train.Y[i] = data.Y[j]
 	}
 	t0 := time.Now()
-	if _, err := l.Fit(ctx, train, learner.Labeled{}, cfg.Seed); err != nil {
-		return res, fmt.Errorf("bench: fitting the learner: %w", err)
+	if err := benchFit(ctx, cfg, data, pool, cands, l, train); err != nil {
+		return res, err
 	}
 	res.FitSeconds = time.Since(t0).Seconds()
 	// The episode state of a first round whose labeled set is the bench's,
@@ -302,6 +304,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		e := entry{name: name, s: s}
 		if n, ok := s.(strategies.Needer); ok {
 			for _, c := range n.Needs() {
+				if by := trainers.TrainedBy(c); by != "" && by != cfg.Trainer.Name {
+					e.skip = fmt.Sprintf("needs %q, which only trainer %s trains (time it with --trainer %s)", c, by, by)
+					break
+				}
 				if !learner.Has(l, c) {
 					e.skip = fmt.Sprintf("needs %q, which learner %s cannot provide", c, l.Describe())
 					break
@@ -412,6 +418,36 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// benchFit fits the learner on the labeled set: a plain supervised fit, or
+// round 0 of cfg.Trainer with the candidates as the unlabeled pool.
+func benchFit(ctx context.Context, cfg Config, data *datasets.Dataset, pool, cands []int, l learner.Learner, train learner.Labeled) error {
+	if cfg.Trainer.Name == "" {
+		if _, err := l.Fit(ctx, train, learner.Labeled{}, cfg.Seed); err != nil {
+			return fmt.Errorf("bench: fitting the learner: %w", err)
+		}
+		return nil
+	}
+	info, err := trainers.Lookup(cfg.Trainer.Name)
+	if err != nil {
+		return fmt.Errorf("bench: --trainer: %w", err)
+	}
+	tr, err := trainers.New(cfg.Trainer, trainers.Setup{Inputs: data.Inputs(), Seed: cfg.Seed, Pool: pool,
+		NumClasses: data.NumClasses, Learner: cfg.Learner})
+	if err != nil {
+		return fmt.Errorf("bench: --trainer: %w", err)
+	}
+	for _, c := range trainers.NeedsOf(info, tr) {
+		if !learner.Has(l, c) {
+			return fmt.Errorf("bench: trainer %s needs %q, which learner %s cannot provide; use the torch backend (--backend torch)", info.Name, c, l.Describe())
+		}
+	}
+	memo := learner.NewMemo(l)
+	if _, err := tr.Train(ctx, envs.TrainRound{Round: 0, Seed: cfg.Seed, Model: memo, Labeled: train, Unlabeled: cands}); err != nil {
+		return fmt.Errorf("bench: trainer %s: %w", info.Name, err)
+	}
+	return nil
 }
 
 // benchQuery times one query of s and fills tm.

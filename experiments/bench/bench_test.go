@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/alrl/alrl/datasets"
+	"github.com/alrl/alrl/envs"
 	"github.com/alrl/alrl/internal/testlearner"
 	"github.com/alrl/alrl/learner"
 	"github.com/alrl/alrl/strategies"
+	"github.com/alrl/alrl/trainers"
 )
 
 // benchMC needs MC samples and records the T it was built with.
@@ -347,5 +349,78 @@ func TestBenchWithOptionsBuildsComposite(t *testing.T) {
 	tm, ok := findTiming(res, Strategy, "prefilter", 3)
 	if !ok || tm.Status != OK {
 		t.Errorf("prefilter with options: %+v", tm)
+	}
+}
+
+// benchTrainer is a trainer that trains the made-up capability
+// test_trained; it counts its rounds and fits the learner.
+type benchTrainer struct{ rounds *int }
+
+func (benchTrainer) Name() string { return "test_bench_trainer" }
+func (b benchTrainer) Train(ctx context.Context, r envs.TrainRound) (envs.TrainResult, error) {
+	*b.rounds++
+	if len(r.Unlabeled) == 0 || r.Labeled.Len() == 0 {
+		return envs.TrainResult{}, fmt.Errorf("round with %d labeled and %d unlabeled", r.Labeled.Len(), len(r.Unlabeled))
+	}
+	st, err := r.Model.Fit(ctx, r.Labeled, r.Val, r.Seed)
+	return envs.TrainResult{Stats: st}, err
+}
+
+// needsTrained needs what only test_bench_trainer trains.
+type needsTrained struct{ strategies.Random }
+
+func (needsTrained) Name() string { return "test_needs_trained" }
+func (needsTrained) Needs() []learner.Capability {
+	return []learner.Capability{"test_trained"}
+}
+
+var benchTrainerRounds int
+
+func init() {
+	trainers.Register(trainers.Info{Name: "test_bench_trainer", Description: "test", Trains: []learner.Capability{"test_trained"},
+		New: func(trainers.Options, trainers.Setup) (envs.Trainer, error) {
+			return benchTrainer{rounds: &benchTrainerRounds}, nil
+		}})
+	strategies.Register(strategies.Info{Name: "test_needs_trained", Description: "test: needs a trainer",
+		New: func(strategies.Options) (strategies.Strategy, error) { return needsTrained{}, nil }})
+}
+
+// TestBenchTrainer: a strategy whose capability only a trainer trains is
+// skipped with the flag to give; with --trainer, the learner is fitted by
+// that trainer on the labeled set with the candidates as unlabeled pool.
+func TestBenchTrainer(t *testing.T) {
+	for _, tc := range []struct {
+		trainer    string
+		rounds     int
+		note       string
+		entropyRan bool
+	}{
+		{"", 0, "only trainer test_bench_trainer trains (time it with --trainer test_bench_trainer)", true},
+		{"test_bench_trainer", 1, "cannot provide", true},
+	} {
+		cfg := benchTestConfig()
+		cfg.Ks = []int{3}
+		cfg.Strategies = []string{"test_needs_trained", "entropy"}
+		cfg.Trainer.Name = tc.trainer
+		benchTrainerRounds = 0
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if benchTrainerRounds != tc.rounds {
+			t.Errorf("trainer %q: %d training rounds, want %d", tc.trainer, benchTrainerRounds, tc.rounds)
+		}
+		tm, _ := findTiming(res, Strategy, "test_needs_trained", 3)
+		if tm.Status != Skipped || !strings.Contains(tm.Note, tc.note) {
+			t.Errorf("trainer %q: %s %q, want skipped with %q", tc.trainer, tm.Status, tm.Note, tc.note)
+		}
+		if e, _ := findTiming(res, Strategy, "entropy", 3); (e.Status == OK) != tc.entropyRan {
+			t.Errorf("trainer %q: entropy %s %q", tc.trainer, e.Status, e.Note)
+		}
+	}
+	cfg := benchTestConfig()
+	cfg.Trainer.Name = "no_such_trainer"
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--trainer") {
+		t.Errorf("unknown trainer: %v", err)
 	}
 }

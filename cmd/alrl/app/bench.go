@@ -37,7 +37,8 @@ Examples:
    alrl bench --strategies entropy,margin --k 10 --out runs/bench.csv
    alrl bench --opt prefilter.first=entropy --opt prefilter.then=margin --strategies prefilter
    alrl bench --synthetic --n 200000             # a smaller synthetic pool
-   alrl bench --strategies ensemble --ensemble 5 # the ensemble strategy over 5 models`,
+   alrl bench --strategies ensemble --ensemble 5 # the ensemble strategy over 5 models
+   alrl bench --strategies vaal --trainer vaal   # strategies whose networks a trainer trains`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "strategies", Usage: "comma-separated strategies to time (default: every registered one; --synthetic: coreset,badge,entropy)"},
 			&cli.StringFlag{Name: "k", Usage: "comma-separated query sizes (default 10,100; --synthetic: 1000)"},
@@ -47,6 +48,8 @@ Examples:
 			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "training epochs over the labeled samples"},
 			&cli.IntFlag{Name: "ensemble", Usage: "M >= 2 fits a deep ensemble of M models (learner.ensemble), which the ensemble strategy needs; every capability then costs M forward passes"},
 			&cli.StringSliceFlag{Name: "opt", Usage: "strategy option: --opt strategy.option=value (YAML value; repeatable)"},
+			&cli.StringFlag{Name: "trainer", Usage: "fit the learner with this trainer (`alrl list trainers`; vaal and learning_loss train what their strategies need) instead of a supervised fit"},
+			&cli.StringSliceFlag{Name: "trainer-opt", Usage: "trainer option: --trainer-opt option=value (YAML value; repeatable)"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on a query after this long (0 = never)"},
 			&cli.BoolFlag{Name: "synthetic", Usage: "time on a large synthetic tabular pool instead of MNIST"},
 			&cli.IntFlag{Name: "n", Value: 1_000_000, Usage: "--synthetic: pool size"},
@@ -97,6 +100,19 @@ Examples:
 				if err := bench.ParseOption(cfg.Options, o); err != nil {
 					return err
 				}
+			}
+			cfg.Trainer.Name = c.String("trainer")
+			if tos := c.StringSlice("trainer-opt"); len(tos) > 0 {
+				if cfg.Trainer.Name == "" {
+					return fmt.Errorf("--trainer-opt needs --trainer NAME")
+				}
+				opts := map[string]map[string]any{}
+				for _, o := range tos {
+					if err := bench.ParseOption(opts, cfg.Trainer.Name+"."+o); err != nil {
+						return fmt.Errorf("--trainer-opt %q: write option=value, e.g. epochs=5: %w", o, err)
+					}
+				}
+				cfg.Trainer.Options = opts[cfg.Trainer.Name]
 			}
 			cfg.Progress = func(t bench.Timing) {
 				switch {
