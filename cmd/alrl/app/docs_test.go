@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/alrl/alrl/experiments"
+	"github.com/alrl/alrl/experiments/sweep"
 )
 
 var (
@@ -100,6 +101,47 @@ func TestReadmeConfigsParse(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no config found in README.md")
+	}
+}
+
+// TestDocsYAMLSnippetsParse: every ```yaml block of README.md and docs/*.md
+// decodes strictly: a sweep file (it has axes:) as a sweep, anything else as
+// a run config over the defaults, so a fragment's keys and values must be
+// ones alrl accepts (and files they name, such as a policy, must exist).
+func TestDocsYAMLSnippetsParse(t *testing.T) {
+	t.Chdir(filepath.Join("..", "..", "..")) // paths in the snippets are relative to the repository root
+	root := "."
+	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	pages = append(pages, filepath.Join(root, "README.md"))
+	block := regexp.MustCompile("(?s)```yaml\n(.*?)```")
+	n := 0
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range block.FindAllStringSubmatch(string(b), -1) {
+			n++
+			lines := strings.Split(m[1], "\n")
+			indent := len(lines[0]) - len(strings.TrimLeft(lines[0], " ")) // inside a Markdown list item
+			for i, l := range lines {
+				if len(l) >= indent {
+					lines[i] = l[indent:]
+				}
+			}
+			text := []byte(strings.Join(lines, "\n"))
+			if strings.Contains(m[1], "\naxes:") {
+				_, err = sweep.Parse(page, text, root, nil)
+			} else {
+				_, err = experiments.Parse(page, text, nil)
+			}
+			if err != nil {
+				t.Errorf("%s: a YAML snippet does not parse: %v\n%s", page, err, m[1])
+			}
+		}
+	}
+	if n < 5 {
+		t.Errorf("found %d YAML snippets in the docs, want at least 5", n)
 	}
 }
 
