@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -297,5 +298,30 @@ func TestBatchBALDSelectAndErrors(t *testing.T) {
 	cancel()
 	if _, err := BatchBALD(cctx, mats(s), 3, exactOpts(), seeded(1, 1)); err == nil {
 		t.Error("BatchBALD with a cancelled context: no error")
+	}
+}
+
+// BenchmarkBatchBALD times the greedy on precomputed MC samples with the
+// shipped options (exact joint entropy up to 40,000 configurations, then
+// 40,000 sampled ones (and 4,000), lazy): N = 500 rows of C = 10 classes, T = 100, b = 10.
+// Random Dirichlet rows are a hard case: their configurations rarely merge
+// and lazy bounds rarely hold, so nearly every row is re-evaluated each step.
+// `alrl bench` times it on the 60,000 MNIST pool.
+func BenchmarkBatchBALD(b *testing.B) {
+	s := mats(randomSamples(seeded(3, 3), 100, 500, 10, 0.3))
+	for _, m := range []int{40000, 4000} { // the shipped num_sampled_configs, and a tenth of it
+		b.Run("M="+strconv.Itoa(m), func(b *testing.B) {
+			opt := BatchBALDOptions{MaxJointConfigs: 40000, NumSampledConfigs: m, Lazy: true}
+			evals := 0
+			for i := 0; i < b.N; i++ {
+				res, err := BatchBALD(context.Background(), s, 10, opt, seeded(1, uint64(i)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				evals += res.Evaluations
+			}
+			b.ReportMetric(float64(evals)/float64(b.N), "evaluations/op")
+			b.ReportMetric(b.Elapsed().Seconds()*1000/float64(evals), "ms/evaluation")
+		})
 	}
 }
